@@ -1,0 +1,353 @@
+// The in-process store. Records are immutable shared values: every
+// transition swaps in a new Record, so readers can hold a RecordPtr without
+// a lock and a replay never copies the stored body.
+#include "idem/memory_store.h"
+
+#include <algorithm>
+#include <atomic>
+#include <functional>
+#include <mutex>
+#include <string>
+#include <unordered_map>
+#include <utility>
+#include <vector>
+
+#include "core/waiters.h"
+
+namespace idem {
+namespace {
+
+using internal::WaitCallback;
+using internal::Waiter;
+using internal::WaitTimer;
+using internal::Wakeup;
+
+struct Shard {
+  std::mutex mutex;
+  std::unordered_map<std::string, RecordPtr> records;
+  std::unordered_map<std::string, std::vector<Waiter>> waiters;
+
+  // Moves the key's waiters into `wakeup`. Caller holds `mutex`.
+  void TakeWaiters(const std::string& key, Wakeup& wakeup) {
+    auto it = waiters.find(key);
+    if (it == waiters.end()) return;
+    for (auto& w : it->second) wakeup.waiters.push_back(std::move(w));
+    waiters.erase(it);
+  }
+};
+
+class MemoryStore final : public Store {
+ public:
+  explicit MemoryStore(const MemoryStoreOptions& options)
+      : clock_(options.clock ? options.clock : SystemClock()),
+        shards_(std::max<size_t>(1, options.shards)),
+        timer_([this](size_t shard, const std::string& key, uint64_t id) {
+          ExpireWaiter(shard, key, id);
+        }) {}
+
+  ~MemoryStore() override {
+    for (auto& shard : shards_) {
+      Wakeup wakeup;
+      wakeup.result = Unavailable("store closed");
+      {
+        std::lock_guard lock(shard.mutex);
+        for (auto& [key, list] : shard.waiters) {
+          for (auto& w : list) wakeup.waiters.push_back(std::move(w));
+        }
+        shard.waiters.clear();
+      }
+      wakeup.Run();
+    }
+  }
+
+  void Begin(BeginRequest request, Callback<Result<BeginResult>> done) override {
+    const int64_t now = clock_->NowMs();
+    Shard& shard = ShardFor(request.key);
+    BeginResult result;
+    Wakeup wakeup;
+    {
+      std::lock_guard lock(shard.mutex);
+      auto it = LiveRecord(shard, request.key, now, wakeup);
+      if (it == shard.records.end()) {
+        auto record = std::make_shared<Record>();
+        record->key = request.key;
+        record->state = RecordState::kInFlight;
+        record->fingerprint = std::move(request.fingerprint);
+        record->owner = std::move(request.owner);
+        record->fence = 1;
+        record->lease_expires_at_ms = now + request.lease_ttl_ms;
+        record->created_at_ms = now;
+        record->expires_at_ms = InFlightExpiry(request, now);
+        result = {BeginOutcome::kAcquired, record};
+        shard.records.emplace(std::move(request.key), std::move(record));
+      } else {
+        const Record& current = *it->second;
+        if (current.fingerprint != request.fingerprint) {
+          result = {BeginOutcome::kMismatch, it->second};
+        } else if (current.state == RecordState::kCompleted) {
+          result = {BeginOutcome::kCompleted, it->second};
+        } else if (!current.LeaseExpired(now)) {
+          result = {BeginOutcome::kInFlight, it->second};
+        } else {
+          // Takeover: the fence moves on and the recovery point stays.
+          auto record = std::make_shared<Record>(current);
+          record->owner = std::move(request.owner);
+          record->fence = current.fence + 1;
+          record->lease_expires_at_ms = now + request.lease_ttl_ms;
+          record->expires_at_ms = InFlightExpiry(request, now);
+          it->second = record;
+          result = {BeginOutcome::kAcquired, std::move(record)};
+        }
+      }
+    }
+    wakeup.Run();
+    done(std::move(result));
+  }
+
+  void Complete(CompleteRequest request, Callback<Status> done) override {
+    const int64_t now = clock_->NowMs();
+    Shard& shard = ShardFor(request.key);
+    Wakeup wakeup;
+    Status status;
+    {
+      std::lock_guard lock(shard.mutex);
+      auto it = LiveRecord(shard, request.key, now, wakeup);
+      status = CheckOwner(shard, it, request.owner);
+      if (status.ok()) {
+        auto record = std::make_shared<Record>(*it->second);
+        record->state = RecordState::kCompleted;
+        record->response = std::move(request.response);
+        record->recovery = {};
+        record->expires_at_ms = now + request.ttl_ms;
+        it->second = record;
+        shard.TakeWaiters(request.key, wakeup);
+        wakeup.result = RecordPtr(std::move(record));
+      }
+    }
+    wakeup.Run();
+    done(std::move(status));
+  }
+
+  void Release(std::string key, std::string owner, Callback<Status> done) override {
+    const int64_t now = clock_->NowMs();
+    Shard& shard = ShardFor(key);
+    Wakeup wakeup;
+    Status status;
+    {
+      std::lock_guard lock(shard.mutex);
+      auto it = LiveRecord(shard, key, now, wakeup);
+      status = CheckOwner(shard, it, owner);
+      if (status.ok()) {
+        shard.records.erase(it);
+        shard.TakeWaiters(key, wakeup);
+      }
+    }
+    wakeup.Run();
+    done(std::move(status));
+  }
+
+  void Extend(std::string key, std::string owner, int64_t lease_ttl_ms,
+              Callback<Result<int64_t>> done) override {
+    const int64_t now = clock_->NowMs();
+    Shard& shard = ShardFor(key);
+    Wakeup wakeup;
+    Result<int64_t> result = Internal("unset");
+    {
+      std::lock_guard lock(shard.mutex);
+      auto it = LiveRecord(shard, key, now, wakeup);
+      Status status = CheckOwner(shard, it, owner);
+      if (status.ok()) {
+        auto record = std::make_shared<Record>(*it->second);
+        record->lease_expires_at_ms = now + lease_ttl_ms;
+        record->expires_at_ms =
+            std::max(record->expires_at_ms, record->lease_expires_at_ms);
+        result = record->lease_expires_at_ms;
+        it->second = std::move(record);
+      } else {
+        result = std::move(status);
+      }
+    }
+    wakeup.Run();
+    done(std::move(result));
+  }
+
+  void Checkpoint(CheckpointRequest request, Callback<Status> done) override {
+    const int64_t now = clock_->NowMs();
+    Shard& shard = ShardFor(request.key);
+    Wakeup wakeup;
+    Status status;
+    {
+      std::lock_guard lock(shard.mutex);
+      auto it = LiveRecord(shard, request.key, now, wakeup);
+      status = CheckOwner(shard, it, request.owner);
+      if (status.ok()) {
+        auto record = std::make_shared<Record>(*it->second);
+        record->recovery = std::move(request.recovery);
+        it->second = std::move(record);
+      }
+    }
+    wakeup.Run();
+    done(std::move(status));
+  }
+
+  void Get(std::string key, Callback<Result<RecordPtr>> done) override {
+    const int64_t now = clock_->NowMs();
+    Shard& shard = ShardFor(key);
+    Result<RecordPtr> result = NotFound("no record for this key");
+    {
+      std::lock_guard lock(shard.mutex);
+      auto it = shard.records.find(key);
+      if (it != shard.records.end() && !it->second->IsExpired(now)) {
+        result = it->second;
+      }
+    }
+    done(std::move(result));
+  }
+
+  void Delete(std::string key, Callback<Status> done) override {
+    const int64_t now = clock_->NowMs();
+    Shard& shard = ShardFor(key);
+    Wakeup wakeup;
+    Status status;
+    {
+      std::lock_guard lock(shard.mutex);
+      auto it = LiveRecord(shard, key, now, wakeup);
+      if (it == shard.records.end()) {
+        status = NotFound("no record for this key");
+      } else {
+        shard.records.erase(it);
+        shard.TakeWaiters(key, wakeup);
+      }
+    }
+    wakeup.Run();
+    done(std::move(status));
+  }
+
+  void Sweep(size_t limit, Callback<Result<size_t>> done) override {
+    const int64_t now = clock_->NowMs();
+    size_t removed = 0;
+    for (auto& shard : shards_) {
+      if (removed >= limit) break;
+      Wakeup wakeup;
+      {
+        std::lock_guard lock(shard.mutex);
+        for (auto it = shard.records.begin();
+             it != shard.records.end() && removed < limit;) {
+          if (it->second->IsExpired(now)) {
+            shard.TakeWaiters(it->first, wakeup);
+            it = shard.records.erase(it);
+            ++removed;
+          } else {
+            ++it;
+          }
+        }
+      }
+      wakeup.Run();
+    }
+    done(removed);
+  }
+
+  void WaitForCompletion(std::string key, std::chrono::milliseconds timeout,
+                         Callback<Result<RecordPtr>> done) override {
+    const int64_t now = clock_->NowMs();
+    const size_t index = ShardIndex(key);
+    Shard& shard = shards_[index];
+    Wakeup wakeup;
+    Result<RecordPtr> immediate = NotFound("no record for this key");
+    bool waiting = false;
+    uint64_t id = 0;
+    {
+      std::lock_guard lock(shard.mutex);
+      auto it = LiveRecord(shard, key, now, wakeup);
+      if (it != shard.records.end()) {
+        if (it->second->state == RecordState::kCompleted) {
+          immediate = it->second;
+        } else if (timeout.count() <= 0) {
+          immediate = DeadlineExceeded("the operation is still in flight");
+        } else {
+          id = next_waiter_id_.fetch_add(1, std::memory_order_relaxed);
+          shard.waiters[key].push_back(Waiter{id, std::move(done)});
+          waiting = true;
+        }
+      }
+    }
+    wakeup.Run();
+    if (waiting) {
+      timer_.Schedule(std::chrono::steady_clock::now() + timeout, index,
+                      std::move(key), id);
+    } else {
+      done(std::move(immediate));
+    }
+  }
+
+  void Ping(Callback<Status> done) override { done(Status::Ok()); }
+
+ private:
+  using Iterator = std::unordered_map<std::string, RecordPtr>::iterator;
+
+  static int64_t InFlightExpiry(const BeginRequest& request, int64_t now) {
+    return now + std::max(request.lease_ttl_ms, request.ttl_ms);
+  }
+
+  size_t ShardIndex(const std::string& key) const {
+    return std::hash<std::string>{}(key) % shards_.size();
+  }
+  Shard& ShardFor(const std::string& key) { return shards_[ShardIndex(key)]; }
+
+  // The key's record if it is live; an expired one is dropped on the way
+  // (its waiters learn that it is gone). Caller holds the shard lock.
+  static Iterator LiveRecord(Shard& shard, const std::string& key, int64_t now,
+                             Wakeup& wakeup) {
+    auto it = shard.records.find(key);
+    if (it != shard.records.end() && it->second->IsExpired(now)) {
+      shard.TakeWaiters(key, wakeup);
+      shard.records.erase(it);
+      return shard.records.end();
+    }
+    return it;
+  }
+
+  static Status CheckOwner(Shard& shard, Iterator it, const std::string& owner) {
+    if (it == shard.records.end()) {
+      return LeaseLost("the record is gone (expired, released or deleted)");
+    }
+    if (it->second->owner != owner) {
+      return LeaseLost("the lease was taken over by another owner");
+    }
+    if (it->second->state != RecordState::kInFlight) {
+      return FailedPrecondition("the record is already completed");
+    }
+    return Status::Ok();
+  }
+
+  void ExpireWaiter(size_t index, const std::string& key, uint64_t id) {
+    Shard& shard = shards_[index];
+    WaitCallback done;
+    {
+      std::lock_guard lock(shard.mutex);
+      auto it = shard.waiters.find(key);
+      if (it == shard.waiters.end()) return;
+      auto& list = it->second;
+      auto w = std::find_if(list.begin(), list.end(),
+                            [id](const Waiter& x) { return x.id == id; });
+      if (w == list.end()) return;
+      done = std::move(w->done);
+      list.erase(w);
+      if (list.empty()) shard.waiters.erase(it);
+    }
+    done(DeadlineExceeded("the operation is still in flight"));
+  }
+
+  std::shared_ptr<Clock> clock_;
+  std::vector<Shard> shards_;
+  std::atomic<uint64_t> next_waiter_id_{1};
+  WaitTimer timer_;  // last: its thread stops before the shards go away
+};
+
+}  // namespace
+
+std::shared_ptr<Store> NewMemoryStore(const MemoryStoreOptions& options) {
+  return std::make_shared<MemoryStore>(options);
+}
+
+}  // namespace idem
