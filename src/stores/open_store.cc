@@ -4,6 +4,9 @@
 #include <string>
 
 #include "idem/memory_store.h"
+#include "idem/postgres_store.h"
+#include "idem/redis_store.h"
+#include "idem/rocksdb_store.h"
 
 namespace idem {
 namespace {
@@ -21,6 +24,29 @@ Result<std::shared_ptr<Store>> OpenStore(std::string_view uri,
     MemoryStoreOptions memory;
     memory.clock = clock;
     return NewMemoryStore(memory);
+  }
+  if (StartsWith(uri, "rocksdb:")) {
+    RocksDbStoreOptions rocksdb;
+    rocksdb.path = std::string(uri.substr(std::string_view("rocksdb:").size()));
+    rocksdb.clock = clock;
+    if (rocksdb.path.empty()) {
+      return InvalidArgument("store URI \"rocksdb:\" names no directory: "
+                             "expected rocksdb:DIR");
+    }
+    return NewRocksDbStore(rocksdb);
+  }
+  if (StartsWith(uri, "redis://") || StartsWith(uri, "redis+cluster://")) {
+    auto redis = ParseRedisUri(uri);
+    if (!redis.ok()) return redis.status();
+    redis->clock = clock;
+    return NewRedisStore(*redis);
+  }
+  if (StartsWith(uri, "postgresql://") || StartsWith(uri, "postgres://")) {
+    PostgresStoreOptions postgres;
+    postgres.conninfo = std::string(uri);  // libpq reads the URI, TLS settings included
+    postgres.clock = clock;
+    postgres.auto_migrate = options.auto_migrate;
+    return NewPostgresStore(postgres);
   }
   // Each backend adds its scheme here: `if (StartsWith(uri, "x:")) ...`.
   (void)StartsWith;

@@ -209,6 +209,19 @@ TEST_P(StoreConformanceTest, LapsedLeaseMayStillBeExtendedAndCompletedBeforeTake
   EXPECT_TRUE(CompleteSync(*store_, {key, "a", SampleResponse(), kTtl}).ok());
 }
 
+TEST_P(StoreConformanceTest, ExtendMayShortenTheLeaseToHandItBack) {
+  const auto key = Key();
+  ASSERT_EQ(OutcomeOf(BeginSync(*store_, Req(key, "a"))), BeginOutcome::kAcquired);
+  ASSERT_TRUE(CheckpointSync(*store_, {key, "a", {"phase1", "s"}}).ok());
+  ASSERT_TRUE(ExtendSync(*store_, key, "a", 1).ok());
+  clock_->AdvanceMs(1);
+  auto r = BeginSync(*store_, Req(key, "b"));
+  ASSERT_TRUE(r.ok());
+  ASSERT_EQ(r->outcome, BeginOutcome::kAcquired);
+  EXPECT_EQ(r->record->fence, 2u);
+  EXPECT_EQ(r->record->recovery, (RecoveryPoint{"phase1", "s"}));
+}
+
 TEST_P(StoreConformanceTest, CheckpointIsSavedOnTheInFlightRecord) {
   const auto key = Key();
   ASSERT_EQ(OutcomeOf(BeginSync(*store_, Req(key, "a"))), BeginOutcome::kAcquired);

@@ -1,0 +1,70 @@
+#include "gateway_runner.h"
+
+#include <spdlog/spdlog.h>
+
+#include <cstdio>
+#include <fstream>
+#include <iostream>
+#include <utility>
+
+#include "gateway/logging.h"
+#include "idem/open_store.h"
+
+namespace idem::cli {
+namespace {
+
+int Fail(const std::string& message) {
+  std::cerr << "idem: " << message << "\n";
+  return 1;
+}
+
+// Atomic for readers polling the file: they see nothing or both lines.
+Status WritePortFile(const std::string& path, const gateway::BoundAddresses& addresses) {
+  const std::string temporary = path + ".tmp";
+  {
+    std::ofstream out(temporary, std::ios::trunc);
+    out << "listen=" << addresses.listen << "\n"
+        << "admin=" << addresses.admin << "\n";
+    out.close();
+    if (!out) return Unavailable("cannot write the port file " + temporary);
+  }
+  if (std::rename(temporary.c_str(), path.c_str()) != 0) {
+    return Unavailable("cannot rename " + temporary + " to " + path);
+  }
+  return Status::Ok();
+}
+
+}  // namespace
+
+int RunGateway(GatewayRun run) {
+  Status logging = gateway::SetUpLogging(run.config.server.log_level);
+  if (!logging.ok()) return Fail("server.log_level: " + logging.message());
+
+  if (!run.store) {
+    StoreOpenOptions options;
+    options.auto_migrate = run.config.store.auto_migrate;
+    Result<std::shared_ptr<Store>> store = OpenStore(run.config.store.uri, options);
+    if (!store.ok()) {
+      return Fail("store.uri: cannot open \"" + run.config.store.uri +
+                  "\": " + store.status().message());
+    }
+    run.store = std::move(store).value();
+  }
+
+  Result<std::unique_ptr<gateway::Server>> server =
+      gateway::Server::Create(std::move(run.config), std::move(run.store));
+  if (!server.ok()) return Fail(server.status().message());
+  if (!run.port_file.empty()) {
+    Status written = WritePortFile(run.port_file, (*server)->addresses());
+    if (!written.ok()) return Fail(written.message());
+  }
+  if (run.on_ready) run.on_ready((*server)->addresses());
+
+  const Status served = (*server)->Run();
+  server->reset();
+  spdlog::shutdown();
+  if (!served.ok()) return Fail(served.message());
+  return 0;
+}
+
+}  // namespace idem::cli

@@ -1,0 +1,187 @@
+// Store-level cost of the RocksDB store next to the memory store, with no
+// engine and no network: Begin then Complete on new keys (default options:
+// every Complete fsynced; the thread counts show group commit at work:
+// `writes/sync` is mutations written per WAL sync), and Begin or Get on
+// completed keys (the replay path). Each benchmark thread is one caller
+// waiting for its answer, as one gateway request does. The RocksDB directory is a fresh
+// one under $IDEM_BENCH_DIR (default: $TMPDIR or /tmp), removed at exit.
+#include <benchmark/benchmark.h>
+#include <stdlib.h>
+
+#include <atomic>
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <system_error>
+#include <utility>
+#include <vector>
+
+#include "idem/memory_store.h"
+#include "idem/rocksdb_store.h"
+#include "stores/rocksdb/rocksdb_store_internal.h"
+
+namespace idem {
+namespace {
+
+enum Backend : int64_t { kMemory = 0, kRocksDb = 1 };
+
+const std::string kFingerprint(32, 'f');
+constexpr int kReplayKeys = 10'000;
+
+class BenchDir {
+ public:
+  BenchDir() {
+    const char* base = std::getenv("IDEM_BENCH_DIR");
+    if (base == nullptr || *base == '\0') base = std::getenv("TMPDIR");
+    std::string pattern =
+        std::string(base != nullptr && *base != '\0' ? base : "/tmp") + "/idem-bench-XXXXXX";
+    if (mkdtemp(pattern.data()) != nullptr) path_ = pattern;
+  }
+  ~BenchDir() {
+    std::error_code ignored;
+    if (!path_.empty()) std::filesystem::remove_all(path_, ignored);
+  }
+  const std::string& path() const { return path_; }
+
+ private:
+  std::string path_;
+};
+
+std::shared_ptr<Store> OpenRocksDb() {
+  static BenchDir dir;  // constructed first, so removed after the store closes
+  RocksDbStoreOptions options;
+  options.path = dir.path() + "/db";
+  auto store = NewRocksDbStore(options);
+  if (!store.ok()) {
+    std::fprintf(stderr, "%s\n", store.status().ToString().c_str());
+    std::abort();
+  }
+  return std::move(store).value();
+}
+
+Store& StoreFor(int64_t backend) {
+  static std::shared_ptr<Store> memory = NewMemoryStore();
+  if (backend == kMemory) return *memory;
+  static std::shared_ptr<Store> rocksdb = OpenRocksDb();
+  return *rocksdb;
+}
+
+const char* NameOf(int64_t backend) { return backend == kMemory ? "memory" : "rocksdb"; }
+
+StoredResponse SmallResponse() {
+  StoredResponse r;
+  r.status = 201;
+  r.headers = {{"Content-Type", "application/json"}};
+  r.body = R"({"id":"pay_1","amount":1000,"currency":"eur","status":"succeeded"})";
+  return r;
+}
+
+// Keys completed once per backend, for the replay benchmarks.
+const std::vector<std::string>& CompletedKeys(int64_t backend) {
+  static std::vector<std::string> keys[2];
+  static std::once_flag once[2];
+  std::call_once(once[backend], [backend] {
+    Store& store = StoreFor(backend);
+    for (int i = 0; i < kReplayKeys; ++i) {
+      keys[backend].push_back("tenant POST /payments replay-" + std::to_string(i));
+      const std::string& key = keys[backend].back();
+      if (BeginSync(store, {key, kFingerprint, "owner", 10'000, 86'400'000}).ok()) {
+        (void)CompleteSync(store, {key, "owner", SmallResponse(), 86'400'000});
+      }
+    }
+  });
+  return keys[backend];
+}
+
+// Begin then Complete on a key never seen before: what a new request costs.
+void BM_BeginComplete(benchmark::State& state) {
+  const int64_t backend = state.range(0);
+  Store& store = StoreFor(backend);
+  static std::atomic<uint64_t> next{0};
+  const StoredResponse response = SmallResponse();
+  const auto before = rocksdb_store::GetCommitStats(store);
+  int64_t errors = 0;
+  for (auto _ : state) {
+    const std::string key =
+        "tenant POST /payments new-" + std::to_string(next.fetch_add(1));
+    const std::string owner = "owner-" + std::to_string(state.thread_index());
+    auto begun = BeginSync(store, {key, kFingerprint, owner, 10'000, 86'400'000});
+    if (!begun.ok() || begun->outcome != BeginOutcome::kAcquired ||
+        !CompleteSync(store, {key, owner, response, 86'400'000}).ok()) {
+      ++errors;
+    }
+  }
+  if (errors != 0) state.SkipWithError("a Begin or Complete failed");
+  state.SetItemsProcessed(state.iterations());
+  state.SetLabel(NameOf(backend));
+  if (state.thread_index() == 0 && backend == kRocksDb) {
+    const auto after = rocksdb_store::GetCommitStats(store);
+    const double syncs = static_cast<double>(after.syncs - before.syncs);
+    if (syncs > 0) {
+      state.counters["writes/sync"] =
+          static_cast<double>(after.commits - before.commits) / syncs;
+    }
+  }
+}
+BENCHMARK(BM_BeginComplete)
+    ->ArgName("backend")
+    ->Arg(kMemory)
+    ->Arg(kRocksDb)
+    ->Threads(1)
+    ->Threads(8)
+    ->Threads(32)
+    ->UseRealTime();
+
+// Begin on a completed key: the replay decision.
+void BM_ReplayBegin(benchmark::State& state) {
+  const int64_t backend = state.range(0);
+  Store& store = StoreFor(backend);
+  const auto& keys = CompletedKeys(backend);
+  size_t i = static_cast<size_t>(state.thread_index()) * 7919;
+  int64_t errors = 0;
+  for (auto _ : state) {
+    auto begun = BeginSync(store, {keys[i++ % keys.size()], kFingerprint, "retry",
+                                   10'000, 86'400'000});
+    if (!begun.ok() || begun->outcome != BeginOutcome::kCompleted) ++errors;
+  }
+  if (errors != 0) state.SkipWithError("a replay was not kCompleted");
+  state.SetItemsProcessed(state.iterations());
+  state.SetLabel(NameOf(backend));
+}
+BENCHMARK(BM_ReplayBegin)
+    ->ArgName("backend")
+    ->Arg(kMemory)
+    ->Arg(kRocksDb)
+    ->Threads(1)
+    ->Threads(2)
+    ->UseRealTime();
+
+// Get of a completed key (`idem keys get`, and what a waiter reads).
+void BM_Get(benchmark::State& state) {
+  const int64_t backend = state.range(0);
+  Store& store = StoreFor(backend);
+  const auto& keys = CompletedKeys(backend);
+  size_t i = static_cast<size_t>(state.thread_index()) * 7919;
+  int64_t errors = 0;
+  for (auto _ : state) {
+    if (!GetSync(store, keys[i++ % keys.size()]).ok()) ++errors;
+  }
+  if (errors != 0) state.SkipWithError("a Get failed");
+  state.SetItemsProcessed(state.iterations());
+  state.SetLabel(NameOf(backend));
+}
+BENCHMARK(BM_Get)
+    ->ArgName("backend")
+    ->Arg(kMemory)
+    ->Arg(kRocksDb)
+    ->Threads(1)
+    ->Threads(2)
+    ->UseRealTime();
+
+}  // namespace
+}  // namespace idem
+
+BENCHMARK_MAIN();

@@ -1,0 +1,146 @@
+// The PostgreSQL store: durable state shared by every gateway that points
+// at the same database, inspectable with SQL.
+//
+// Records live in one table keyed by scope key (bytea), one column per
+// field, with an index on expiry; its layout is versioned
+// (`<table>_schema_version`) and created or upgraded by MigratePostgres
+// (`idem migrate`), or at open with `auto_migrate`. Every Store call is one
+// SQL statement (Begin included: an INSERT ... ON CONFLICT with the takeover
+// branch), sent on a small pool of non-blocking libpq connections in
+// pipeline mode. Completions, releases and deletes NOTIFY a channel that one
+// LISTEN connection per store turns into wake-ups for local waiters, so
+// `in_flight = "wait"` works across gateways; a slow fallback poll covers
+// notifications lost while that connection was down.
+//
+// Times are the injected Clock's milliseconds, sent as statement
+// parameters (bigint), never the server's now(): expiry is judged exactly
+// as the memory store judges it, and tests can move time by hand.
+//
+// Threading: the store owns a small Boost.Asio io_context and its threads
+// (`io_threads`), which drive the libpq sockets (PQsocket, waited on with
+// asio::posix::stream_descriptor). It does not borrow the gateway's loop:
+// the Store interface is callback based and backend agnostic, so the same
+// store serves the gateway, plain programs and tests alike. Callbacks run
+// on those threads; keep them short and never block in them on another
+// call to the same store (no *Sync helper there). All methods are
+// thread-safe.
+//
+// Failure: when PostgreSQL cannot be reached, calls fail with kUnavailable
+// within `statement_timeout` (at once while every connection is known to
+// be down), never hang, and the store reconnects by itself with back-off.
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "idem/clock.h"
+#include "idem/status.h"
+#include "idem/store.h"
+
+namespace idem {
+
+// The schema version this build reads and writes.
+inline constexpr int kPostgresSchemaVersion = 1;
+
+struct PostgresStoreOptions {
+  // A libpq connection string: a URI (`postgresql://user:pass@host:5432/db`)
+  // or `key=value` pairs. Every libpq setting passes through unchanged,
+  // TLS included (`?sslmode=verify-full&sslrootcert=/etc/ca.pem`).
+  // Default: "" (libpq's defaults and the PG* environment variables).
+  std::string conninfo;
+
+  // Clock that expiry is judged by. Default: the system clock.
+  std::shared_ptr<Clock> clock;
+
+  // Connections that run statements (one more is opened for LISTEN).
+  // Default: 4.
+  size_t pool_size = 4;
+
+  // Statements in flight at once on one connection (pipeline mode).
+  // Default: 32.
+  size_t pipeline_depth = 32;
+
+  // Threads that run the store's io_context. Default: 1.
+  size_t io_threads = 1;
+
+  // How long opening one connection may take. Default: 5 s.
+  std::chrono::milliseconds connect_timeout{5'000};
+
+  // How long a call may take from submission to answer, waiting for a
+  // connection included; also set as the server's statement_timeout.
+  // Past it the call fails with kUnavailable. Default: 5 s.
+  std::chrono::milliseconds statement_timeout{5'000};
+
+  // Delay before reconnecting a failed connection; doubles per failed
+  // attempt (with jitter) up to `reconnect_backoff_max`. Default: 50 ms.
+  std::chrono::milliseconds reconnect_backoff_initial{50};
+  // Default: 2 s.
+  std::chrono::milliseconds reconnect_backoff_max{2'000};
+
+  // Where the records live. Default: "public".
+  std::string schema = "public";
+  // Default: "idem_records".
+  std::string table = "idem_records";
+
+  // Create or upgrade the schema when the store opens (advisory-locked, so
+  // gateways starting together are safe). Otherwise the store refuses to
+  // open on a schema older than kPostgresSchemaVersion. Default: false.
+  bool auto_migrate = false;
+
+  // Keep completed records in a local cache so replays skip the database:
+  // a completed record never changes until it expires or is deleted, and a
+  // delete on any gateway is broadcast with NOTIFY. Default: true.
+  bool cache_completed = true;
+  // Bytes of responses the cache may hold (least recently used go first).
+  // Default: 64 MiB.
+  size_t cache_max_bytes = 64u << 20;
+
+  // How often waiters re-read their record in case a NOTIFY was lost.
+  // Default: 1 s.
+  std::chrono::milliseconds wait_poll_interval{1'000};
+
+  // Rows one reaper statement deletes at most (short locks). Default: 500.
+  size_t sweep_batch = 500;
+  // Run the reaper inside the store this often (0: never; the gateway and
+  // `idem gc` call Sweep themselves). Default: 0.
+  std::chrono::milliseconds sweep_interval{0};
+
+  // Calls waiting for a free connection; more fail with kUnavailable.
+  // Default: 100000.
+  size_t max_queued = 100'000;
+};
+
+// Counters for metrics. A snapshot; read it as often as you like.
+struct PostgresStoreStats {
+  uint64_t rows_reaped = 0;      // rows deleted by Sweep (any caller)
+  uint64_t reconnects = 0;       // connections re-established after a loss
+  uint64_t notifications = 0;    // NOTIFY messages received
+  uint64_t cache_hits = 0;       // Begin answered from the local cache
+  uint64_t begin_retries = 0;    // Begin re-run after losing a race
+  size_t connections_ready = 0;  // pool connections usable right now
+};
+
+// Opens the store: checks (or, with auto_migrate, applies) the schema and
+// waits for the first pool connection. kUnavailable when PostgreSQL cannot
+// be reached within connect_timeout; kFailedPrecondition when the schema
+// is missing or older than this build and auto_migrate is off;
+// kInvalidArgument for bad options.
+Result<std::shared_ptr<Store>> NewPostgresStore(const PostgresStoreOptions& options);
+
+// The counters of a store opened by NewPostgresStore (or OpenStore with a
+// postgresql:// URI); kInvalidArgument for any other store.
+Result<PostgresStoreStats> GetPostgresStoreStats(const Store& store);
+
+// Creates or upgrades the schema named by options.schema / options.table
+// to kPostgresSchemaVersion, in one transaction under an advisory lock.
+// Idempotent. Uses conninfo, connect_timeout and statement_timeout.
+// kFailedPrecondition when the database holds a newer version.
+Status MigratePostgres(const PostgresStoreOptions& options);
+
+// The schema version applied to the database (0: none yet).
+Result<int> PostgresSchemaVersion(const PostgresStoreOptions& options);
+
+}  // namespace idem

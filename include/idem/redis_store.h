@@ -1,0 +1,121 @@
+// RedisStore: the Store kept in one Redis server or a Redis Cluster, so that
+// several gateways share one view of every key.
+//
+// Every operation is one Lua script run with EVALSHA (reloaded with EVAL when
+// a server answers NOSCRIPT) that touches exactly one key, so each step is
+// atomic and cluster-safe. The current time comes from the store's Clock and
+// is passed to the script; records keep their own expiry timestamps and
+// carry a native PEXPIRE as a backstop. The key layout is documented in
+// docs/stores.md ("Redis").
+//
+// Threading: the store owns a small Boost.Asio io_context pool (io_threads,
+// one event loop per thread) that drives non-blocking hiredis connections,
+// pipelined, with no thread per request and no blocking call. It does not
+// borrow the gateway's event loop because the Store interface is
+// callback-based and backend-agnostic: callers on any thread just call, and
+// callbacks run on one of the store's io threads, so a callback must not
+// block (in particular, it must not call a *Sync helper). Thread-safe.
+//
+// Failure: when Redis is down or slow every call completes with kUnavailable
+// within command_timeout (plus one timer tick, at most 50 ms); connections
+// come back by themselves, with exponential back-off, and the store keeps
+// working without being reopened.
+#pragma once
+
+#include <chrono>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "idem/clock.h"
+#include "idem/status.h"
+#include "idem/store.h"
+
+namespace idem {
+
+struct RedisStoreOptions {
+  // Single-server mode: where Redis listens. Use an IP address or a name
+  // that resolves without a network round trip: hiredis resolves it
+  // synchronously on an io thread when (re)connecting.
+  // Default: "127.0.0.1" and 6379.
+  std::string host = "127.0.0.1";
+  int port = 6379;
+
+  // Cluster mode when non-empty: "host:port" seed nodes, asked for the slot
+  // map (CLUSTER SLOTS); host and port above are then unused.
+  // Default: empty (single server).
+  std::vector<std::string> cluster_seeds;
+
+  // AUTH after connecting: `AUTH user password` when user is set (Redis 6
+  // ACL), `AUTH password` when only the password is. Default: empty (none).
+  std::string user;
+  std::string password;
+
+  // Database selected after connecting (single server only; a cluster only
+  // has database 0). Default: 0.
+  int db = 0;
+
+  // Prepended to every scope key, and to the name of the completion
+  // channel ("<prefix>done"). Default: "idem:".
+  std::string key_prefix = "idem:";
+
+  // Clock that expiry is judged by. Default: the system clock.
+  std::shared_ptr<Clock> clock;
+
+  // How long a TCP connect plus AUTH/SELECT may take. Default: 1 s.
+  std::chrono::milliseconds connect_timeout{1000};
+
+  // How long a command may wait for its reply; then the connection is
+  // considered stuck, dropped and reopened, and every command on it fails
+  // with kUnavailable. Default: 1 s.
+  std::chrono::milliseconds command_timeout{1000};
+
+  // A connection with no traffic for this long sends a PING, so a dead peer
+  // is noticed before a request needs it (and a server-side `timeout` never
+  // closes it). Default: 15 s.
+  std::chrono::milliseconds idle_timeout{15'000};
+
+  // Event-loop threads owned by the store (1-2 is plenty: hiredis spends
+  // microseconds per reply). Default: 1.
+  int io_threads = 1;
+
+  // Pipelined connections per io thread, to each server (each master in a
+  // cluster). Commands go round-robin over them. Default: 2.
+  int connections_per_thread = 2;
+
+  // Reconnect back-off: the first retry after losing a working connection
+  // is immediate, then min, 2×min, ... up to max, with ±20 % jitter.
+  // Default: 50 ms and 2 s.
+  std::chrono::milliseconds reconnect_min_backoff{50};
+  std::chrono::milliseconds reconnect_max_backoff{2000};
+
+  // WaitForCompletion is woken by pub/sub; as a backstop against a lost
+  // notification (a subscriber reconnecting) each waiter also re-reads the
+  // record this often. Default: 200 ms.
+  std::chrono::milliseconds wait_poll_interval{200};
+
+  // Cluster mode: how often the slot map is re-read even without a MOVED
+  // reply or a failed connection (both trigger a refresh at once).
+  // Default: 30 s.
+  std::chrono::milliseconds topology_refresh_interval{30'000};
+
+  // Cluster mode: MOVED/ASK redirections followed per command before it
+  // fails with kUnavailable. Default: 5.
+  int max_redirects = 5;
+};
+
+// Parses a store URI into options (every other field keeps its default):
+//   redis://[user:password@]host[:port][/db]
+//   redis+cluster://[user:password@]host:port[,host:port...]
+// User and password may be percent-encoded; an IPv6 host is written in
+// brackets ("[::1]:6379"); the port defaults to 6379. kInvalidArgument for
+// anything else.
+Result<RedisStoreOptions> ParseRedisUri(std::string_view uri);
+
+// Opens the store. Connections are made in the background, so this succeeds
+// while Redis is still down (calls then fail with kUnavailable until it is
+// up; Ping reports it). kInvalidArgument for inconsistent options.
+Result<std::shared_ptr<Store>> NewRedisStore(const RedisStoreOptions& options);
+
+}  // namespace idem

@@ -1,0 +1,231 @@
+#include "stores/postgres/pg_client.h"
+
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <boost/asio/post.hpp>
+#include <optional>
+#include <utility>
+
+namespace idem::pg {
+namespace {
+
+using boost::system::error_code;
+
+// How often queued commands' deadlines and connections' in-flight
+// deadlines are checked: a tenth of the time-out, within [10 ms, 100 ms].
+std::chrono::milliseconds TickInterval(std::chrono::milliseconds timeout) {
+  return std::clamp(timeout / 10, std::chrono::milliseconds(10),
+                    std::chrono::milliseconds(100));
+}
+
+void FailAll(std::deque<Command>& commands, const Status& why) {
+  for (auto& command : commands) command.done(Reply{why, "", nullptr});
+  commands.clear();
+}
+
+}  // namespace
+
+Client::Client(ClientOptions options)
+    : options_(std::move(options)),
+      work_(asio::make_work_guard(io_)),
+      ticker_strand_(asio::make_strand(io_)),
+      ticker_(ticker_strand_) {
+  const size_t pool_size = std::max<size_t>(1, options_.pool_size);
+  for (size_t i = 0; i < pool_size; ++i) {
+    pool_.push_back(std::make_unique<Connection>(*this, Connection::Role::kPool, i));
+  }
+  if (!options_.listen_channel.empty()) {
+    listener_ =
+        std::make_unique<Connection>(*this, Connection::Role::kListener, pool_size);
+  }
+}
+
+Client::~Client() { Stop(); }
+
+void Client::Start(std::shared_ptr<void> keep_alive) {
+  for (auto& connection : pool_) connection->Start();
+  if (listener_) listener_->Start();
+  asio::post(ticker_strand_, [this] { ArmTicker(); });
+  const size_t threads = std::max<size_t>(1, options_.io_threads);
+  for (size_t i = 0; i < threads; ++i) {
+    threads_.emplace_back([this, keep_alive] { io_.run(); });
+  }
+}
+
+Status Client::WaitReady(std::chrono::milliseconds timeout) {
+  std::unique_lock lock(mutex_);
+  ready_cv_.wait_for(lock, timeout,
+                     [this] { return ready_count_.load() > 0 || down_ || stopped_; });
+  if (ready_count_.load() > 0) return Status::Ok();
+  if (down_) return last_error_;
+  if (stopped_) return Unavailable("postgres store closed");
+  return Unavailable("postgres connect: timed out");
+}
+
+Status Client::Refusal() const {
+  if (stopped_) return Unavailable("postgres store closed");
+  if (down_ && ready_count_.load() == 0) return last_error_;
+  if (queue_.size() >= std::max<size_t>(1, options_.max_queued)) {
+    return Unavailable("postgres store overloaded: too many calls queued");
+  }
+  return Status::Ok();
+}
+
+void Client::Submit(Command command) {
+  std::optional<Command> rejected;
+  Status refused;
+  {
+    std::lock_guard lock(mutex_);
+    refused = Refusal();
+    if (refused.ok()) {
+      queue_.push_back(std::move(command));
+    } else {
+      rejected.emplace(std::move(command));
+    }
+  }
+  if (rejected) {
+    rejected->done(Reply{std::move(refused), "", nullptr});
+    return;
+  }
+  WakeOne();
+}
+
+void Client::Stop() {
+  std::deque<Command> orphans;
+  {
+    std::lock_guard lock(mutex_);
+    if (stopped_) return;
+    stopped_ = true;
+    orphans.swap(queue_);
+  }
+  ready_cv_.notify_all();
+  FailAll(orphans, Unavailable("postgres store closed"));
+  asio::post(ticker_strand_, [this] { ticker_.cancel(); });
+  for (auto& connection : pool_) connection->Shutdown();
+  if (listener_) listener_->Shutdown();
+  work_.reset();
+  const bool on_io_thread = OnIoThread();
+  for (auto& thread : threads_) {
+    if (!thread.joinable()) continue;
+    if (on_io_thread) {
+      thread.detach();
+    } else {
+      thread.join();
+    }
+  }
+}
+
+bool Client::OnIoThread() const {
+  const auto self = std::this_thread::get_id();
+  return std::any_of(threads_.begin(), threads_.end(),
+                     [self](const std::thread& t) { return t.get_id() == self; });
+}
+
+void Client::TakeCommands(size_t room, std::vector<Command>& out) {
+  bool more = false;
+  {
+    std::lock_guard lock(mutex_);
+    // Spread a burst over the ready connections rather than piling it all
+    // into the first one's pipeline.
+    const size_t ready = std::max<size_t>(1, ready_count_.load());
+    const size_t share = (queue_.size() + ready - 1) / ready;
+    const size_t n = std::min({room, std::max<size_t>(1, share), queue_.size()});
+    for (size_t i = 0; i < n; ++i) {
+      out.push_back(std::move(queue_.front()));
+      queue_.pop_front();
+    }
+    more = !queue_.empty();
+  }
+  if (more) WakeOne();
+}
+
+void Client::WakeOne() {
+  Connection* best = nullptr;
+  size_t start = 0;
+  {
+    std::lock_guard lock(mutex_);
+    start = next_wake_++;
+  }
+  for (size_t i = 0; i < pool_.size(); ++i) {
+    Connection* c = pool_[(start + i) % pool_.size()].get();
+    if (!c->ready()) continue;
+    if (!best || c->load() < best->load()) best = c;
+    if (best->load() == 0) break;
+  }
+  if (best) best->Wake();
+}
+
+void Client::OnReady(Connection& connection, bool listener, bool again) {
+  if (again) reconnects_.fetch_add(1, std::memory_order_relaxed);
+  if (listener) {
+    if (options_.on_listener_ready) options_.on_listener_ready();
+    return;
+  }
+  bool recovered = false;
+  {
+    std::lock_guard lock(mutex_);
+    ready_count_.fetch_add(1);
+    recovered = down_;
+    down_ = false;
+  }
+  ready_cv_.notify_all();
+  if (recovered) spdlog::info("postgres store: connected again");
+  connection.Wake();
+}
+
+void Client::OnLost(Connection& /*connection*/, bool was_ready, bool listener,
+                    const Status& why) {
+  if (listener) return;
+  std::deque<Command> refused;
+  bool went_down = false;
+  {
+    std::lock_guard lock(mutex_);
+    if (was_ready) {
+      ready_count_.fetch_sub(1);
+    } else if (ready_count_.load() == 0 && !stopped_) {
+      went_down = !down_;
+      down_ = true;
+      last_error_ = why;
+      // Nothing can run them before their deadline any more.
+      refused.swap(queue_);
+    }
+  }
+  if (went_down) {
+    ready_cv_.notify_all();
+    spdlog::warn("postgres store unavailable: {}", why.message());
+  }
+  FailAll(refused, why);
+}
+
+void Client::OnNotify(std::string_view payload) {
+  notifications_.fetch_add(1, std::memory_order_relaxed);
+  if (options_.on_notify) options_.on_notify(payload);
+}
+
+void Client::ArmTicker() {
+  ticker_.expires_after(TickInterval(options_.statement_timeout));
+  ticker_.async_wait([this](error_code ec) {
+    if (!ec) OnTick();
+  });
+}
+
+void Client::OnTick() {
+  const auto now = SteadyClock::now();
+  std::deque<Command> expired;
+  {
+    std::lock_guard lock(mutex_);
+    if (stopped_) return;
+    // Deadlines are submission time + one time-out: the queue is in order.
+    while (!queue_.empty() && queue_.front().deadline <= now) {
+      expired.push_back(std::move(queue_.front()));
+      queue_.pop_front();
+    }
+  }
+  FailAll(expired, Unavailable("postgres: no connection answered in time"));
+  for (auto& connection : pool_) connection->Tick(now);
+  if (listener_) listener_->Tick(now);
+  ArmTicker();
+}
+
+}  // namespace idem::pg

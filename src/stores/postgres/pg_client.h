@@ -1,0 +1,129 @@
+// The PostgreSQL store's connection machinery: an io_context with its own
+// threads, a bounded pool of pipelined connections fed from one queue of
+// commands, and one LISTEN connection.
+//
+// Submit() never blocks: a command waits in the queue until a ready
+// connection takes it or its deadline passes (kUnavailable). While every
+// pool connection is known to be down (the last attempt to connect failed
+// and none is ready) commands fail at once, so callers learn of an outage
+// without waiting for the time-out. Connections reconnect by themselves.
+// Thread-safe.
+#pragma once
+
+#include <atomic>
+#include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/strand.hpp>
+#include <chrono>
+#include <condition_variable>
+#include <deque>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <string_view>
+#include <thread>
+#include <vector>
+
+#include "stores/postgres/pg_command.h"
+#include "stores/postgres/pg_connection.h"
+#include "stores/postgres/pg_schema.h"
+
+namespace idem::pg {
+
+struct ClientOptions {
+  std::string conninfo;
+  size_t pool_size = 4;
+  size_t pipeline_depth = 32;
+  size_t io_threads = 1;
+  size_t max_queued = 100'000;
+  std::chrono::milliseconds connect_timeout{5'000};
+  std::chrono::milliseconds statement_timeout{5'000};
+  std::chrono::milliseconds backoff_initial{50};
+  std::chrono::milliseconds backoff_max{2'000};
+  std::vector<Statement> statements;  // prepared on every pool connection
+  std::string listen_channel;         // empty: no listener connection
+  // Called on an io thread for every NOTIFY on the channel.
+  std::function<void(std::string_view payload)> on_notify;
+  // Called on an io thread each time the listener (re)starts listening:
+  // notifications sent while it was down are lost.
+  std::function<void()> on_listener_ready;
+};
+
+class Client {
+ public:
+  explicit Client(ClientOptions options);
+  Client(const Client&) = delete;
+  Client& operator=(const Client&) = delete;
+  ~Client();
+
+  // Starts the threads and connections. `keep_alive` is held by every io
+  // thread until it exits, so whatever owns the client outlives handlers
+  // even when the last reference is dropped on an io thread.
+  void Start(std::shared_ptr<void> keep_alive);
+
+  // Blocks until a pool connection is ready (ok), the first attempts failed
+  // (kUnavailable) or `timeout` passed.
+  Status WaitReady(std::chrono::milliseconds timeout);
+
+  // Queues a command; `command.done` runs exactly once, on an io thread or,
+  // when it fails at once, on the calling thread.
+  void Submit(Command command);
+
+  // Fails queued and in-flight commands with kUnavailable and stops the
+  // threads (joined, or detached when called on one of them). Idempotent.
+  void Stop();
+
+  asio::io_context& io() { return io_; }
+  const ClientOptions& options() const { return options_; }
+  SteadyClock::time_point Deadline() const {
+    return SteadyClock::now() + options_.statement_timeout;
+  }
+
+  uint64_t reconnects() const { return reconnects_.load(std::memory_order_relaxed); }
+  uint64_t notifications() const {
+    return notifications_.load(std::memory_order_relaxed);
+  }
+  size_t connections_ready() const {
+    return ready_count_.load(std::memory_order_acquire);
+  }
+
+  // For Connection (called on its strand).
+  void TakeCommands(size_t room, std::vector<Command>& out);
+  // `again`: the connection had been ready before (a reconnect).
+  void OnReady(Connection& connection, bool listener, bool again);
+  void OnLost(Connection& connection, bool was_ready, bool listener, const Status& why);
+  void OnNotify(std::string_view payload);
+
+ private:
+  // Why a new command cannot be queued now (ok: it can). Holds mutex_.
+  Status Refusal() const;
+  void WakeOne();
+  void ArmTicker();
+  void OnTick();
+  bool OnIoThread() const;
+
+  const ClientOptions options_;
+  asio::io_context io_;
+  asio::executor_work_guard<asio::io_context::executor_type> work_;
+  asio::strand<asio::io_context::executor_type> ticker_strand_;
+  asio::steady_timer ticker_;
+  std::vector<std::unique_ptr<Connection>> pool_;
+  std::unique_ptr<Connection> listener_;
+  std::vector<std::thread> threads_;
+
+  std::mutex mutex_;
+  std::condition_variable ready_cv_;
+  std::deque<Command> queue_;
+  bool stopped_ = false;
+  bool down_ = false;  // the last attempt failed and nothing is ready
+  Status last_error_;
+  size_t next_wake_ = 0;
+
+  std::atomic<size_t> ready_count_{0};
+  std::atomic<uint64_t> reconnects_{0};
+  std::atomic<uint64_t> notifications_{0};
+};
+
+}  // namespace idem::pg

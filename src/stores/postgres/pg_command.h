@@ -1,0 +1,40 @@
+// One statement on its way through the connection pool, and its answer.
+// Internal to the PostgreSQL store.
+#pragma once
+
+#include <chrono>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "idem/status.h"
+#include "stores/postgres/pg_handles.h"
+#include "stores/postgres/pg_schema.h"
+
+namespace idem::pg {
+
+using SteadyClock = std::chrono::steady_clock;
+
+// What a statement produced: ok with its result (rows or command status),
+// or the reason it failed and the server's SQLSTATE when there was one.
+struct Reply {
+  Status status;
+  std::string sqlstate;
+  ResultPtr result;
+};
+
+struct Command {
+  enum class Kind {
+    kExecute,  // run `statement` (prepared) with `params`, binary results
+    kPrepare,  // prepare `statement` on the connection
+    kQuery,    // run `sql` without parameters (connection setup)
+  };
+  Kind kind = Kind::kExecute;
+  const Statement* statement = nullptr;
+  std::string sql;
+  std::vector<std::string> params;  // binary, in the statement's types
+  SteadyClock::time_point deadline;
+  std::function<void(Reply)> done;  // runs exactly once
+};
+
+}  // namespace idem::pg

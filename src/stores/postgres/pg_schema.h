@@ -1,0 +1,69 @@
+// The SQL of the PostgreSQL store: the versioned migrations that create its
+// table, and the prepared statements every Store call runs, built once
+// for a configured schema and table name. Pure, thread-safe. Internal to
+// the PostgreSQL store; docs/stores.md explains each statement.
+#pragma once
+
+#include <libpq-fe.h>
+
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "idem/status.h"
+
+namespace idem::pg {
+
+// One prepared statement: its name on the connection, text and parameter
+// types (every parameter and result travels in binary).
+struct Statement {
+  std::string name;
+  std::string sql;
+  std::vector<Oid> param_types;
+};
+
+// Indexes into Schema::statements.
+enum StatementId : size_t {
+  kBegin,
+  kComplete,
+  kRelease,
+  kExtend,
+  kCheckpoint,
+  kGet,
+  kDelete,
+  kSweep,
+  kPing,
+  kStatementCount,
+};
+
+// Verdicts of the owner-checked statements (their first column).
+enum Verdict : int32_t {
+  kVerdictOk = 0,
+  kVerdictLeaseLost = 1,  // gone, expired or owned by another lease
+  kVerdictCompleted = 2,  // the caller's record is already completed
+  kVerdictRaced = 3,      // a concurrent change: run the statement again
+};
+
+// The record columns, in the order every statement returns them.
+inline constexpr int kRecordColumnCount = 13;
+
+struct Migration {
+  int version;
+  std::string description;
+  std::vector<std::string> statements;
+};
+
+struct Schema {
+  std::string quoted_schema;          // "schema"
+  std::string qualified_table;        // "schema"."table"
+  std::string version_table;          // "schema"."table_schema_version"
+  std::string lock_name;              // advisory lock for migrations
+  std::string channel;                // NOTIFY channel
+  std::vector<Statement> statements;  // by StatementId
+  std::vector<Migration> migrations;  // ascending versions, 1..latest
+};
+
+// kInvalidArgument for an empty or NUL-carrying schema or table name.
+Result<Schema> BuildSchema(std::string_view schema, std::string_view table);
+
+}  // namespace idem::pg

@@ -1,0 +1,86 @@
+// CompletionWaiters: WaitForCompletion across processes.
+//
+// A waiter first runs the Watch script, which either answers at once
+// (completed, or gone) or marks the in-flight record as watched (field "w").
+// The script that ends a watched flight (Complete, Release, Delete, expiry)
+// PUBLISHes the record's Redis key on the store's channel; one subscriber
+// connection per store hears it and re-checks the local waiters of that
+// key. Because a notification can be lost (the subscriber reconnecting),
+// each waiter also re-checks every poll interval, and all of them re-check
+// when the subscription comes back. A waiter ends with the completed
+// record, kNotFound (gone), kDeadlineExceeded, or the error of a check.
+//
+// Every waiter lives on one io thread; Wait may be called from any thread
+// and its callback runs on that io thread.
+#pragma once
+
+#include <boost/asio/io_context.hpp>
+#include <chrono>
+#include <functional>
+#include <memory>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "idem/record.h"
+#include "idem/status.h"
+#include "idem/store.h"
+#include "stores/redis/connection.h"
+
+namespace idem::redis_internal {
+
+struct WatchResult {
+  enum class State { kGone, kInFlight, kCompleted };
+  State state = State::kGone;
+  RecordPtr record;  // kCompleted
+};
+
+// Runs the Watch script for a Redis key; the callback may run on any thread.
+using WatchFunction =
+    std::function<void(const std::string& redis_key, Callback<Result<WatchResult>>)>;
+
+class CompletionWaiters final : public SubscriptionHandler {
+ public:
+  // `subscriber` options must name the channel; `endpoint` says where the
+  // subscriber connects.
+  CompletionWaiters(boost::asio::io_context& io, std::function<Endpoint()> endpoint,
+                    ConnectionOptions subscriber, WatchFunction watch,
+                    std::chrono::milliseconds poll_interval);
+  ~CompletionWaiters() override;
+
+  CompletionWaiters(const CompletionWaiters&) = delete;
+  CompletionWaiters& operator=(const CompletionWaiters&) = delete;
+
+  void Start();
+  // Fails every waiter with kUnavailable and closes the subscriber; posts to
+  // the io thread, so it returns before that is done.
+  void Close();
+
+  void Wait(std::string redis_key, std::chrono::milliseconds timeout,
+            Callback<Result<RecordPtr>> done);
+
+  // SubscriptionHandler (io thread).
+  void OnSubscribed() override;
+  void OnMessage(std::string_view redis_key) override;
+
+ private:
+  struct Waiter;
+  using WaiterPtr = std::shared_ptr<Waiter>;
+
+  void Add(const WaiterPtr& waiter);
+  void Check(const WaiterPtr& waiter);
+  void OnChecked(const WaiterPtr& waiter, Result<WatchResult> result);
+  void ArmTimer(const WaiterPtr& waiter);
+  void Finish(const WaiterPtr& waiter, Result<RecordPtr> result);
+
+  boost::asio::io_context& io_;
+  const WatchFunction watch_;
+  const std::chrono::milliseconds poll_interval_;
+  std::shared_ptr<Connection> subscriber_;
+
+  // Io thread only.
+  bool closed_ = false;
+  std::unordered_map<std::string, std::vector<WaiterPtr>> waiters_;
+};
+
+}  // namespace idem::redis_internal

@@ -1,0 +1,223 @@
+// Two `idem serve` processes sharing one real Redis (started by the test on
+// a free loopback port): identical requests spread over both execute once,
+// in_flight = "wait" waiters on one gateway get the result produced through
+// the other, and with Redis stopped mid-load the gateways answer 503 without
+// one unprotected execution, then recover by themselves once Redis is back.
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <latch>
+#include <set>
+#include <thread>
+#include <vector>
+
+#include "harness.h"
+#include "http_client.h"
+#include "redis/redis_server.h"
+#include "stack_fixture.h"
+
+namespace idem::e2e {
+namespace {
+
+using SteadyClock = std::chrono::steady_clock;
+
+class RedisGatewaysTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    auto redis = testing::RedisServer::Start();
+    ASSERT_TRUE(redis.ok()) << redis.status();
+    redis_ = std::move(redis).value().release();
+    std::string error;
+    upstream_ = Upstream::Start(error).release();
+    ASSERT_NE(upstream_, nullptr) << error;
+    for (auto** gateway : {&a_, &b_}) {
+      GatewayOptions options;
+      options.config = DefaultConfig();
+      options.store_uri = redis_->uri();
+      options.upstream_url = upstream_->url();
+      *gateway = Gateway::Start(options, error).release();
+      ASSERT_NE(*gateway, nullptr) << error;
+    }
+  }
+
+  static void TearDownTestSuite() {
+    delete a_;
+    delete b_;
+    delete upstream_;
+    delete redis_;
+    a_ = b_ = nullptr;
+    upstream_ = nullptr;
+    redis_ = nullptr;
+  }
+
+  void SetUp() override {
+    ASSERT_NE(a_, nullptr);
+    ASSERT_NE(b_, nullptr);
+  }
+
+  void TearDown() override {
+    if (HasFailure() && a_ != nullptr && b_ != nullptr) {
+      std::cerr << "--- gateway A log ---\n"
+                << a_->Log().substr(0, 8000) << "\n--- gateway B log ---\n"
+                << b_->Log().substr(0, 8000) << "\n";
+    }
+  }
+
+  // `request` from `n` threads released at once, alternating gateways.
+  static std::vector<HttpResponse> SendToBoth(const HttpRequest& request, int n) {
+    std::vector<HttpResponse> responses(n);
+    std::latch ready(n);
+    std::vector<std::thread> threads;
+    for (int i = 0; i < n; ++i) {
+      const uint16_t port = (i % 2 == 0 ? a_ : b_)->port();
+      threads.emplace_back([&, i, port] {
+        HttpConnection connection;
+        const bool connected = connection.Connect(port);
+        ready.arrive_and_wait();
+        if (!connected) {
+          responses[i].error = connection.error();
+          return;
+        }
+        responses[i] = connection.RoundTrip(request, 30s);
+      });
+    }
+    for (auto& thread : threads) thread.join();
+    return responses;
+  }
+
+  static bool Replayed(const HttpResponse& r) {
+    return r.Header("Idempotent-Replayed").value_or("") == "true";
+  }
+
+  static inline testing::RedisServer* redis_ = nullptr;
+  static inline Upstream* upstream_ = nullptr;
+  static inline Gateway* a_ = nullptr;
+  static inline Gateway* b_ = nullptr;
+};
+
+TEST_F(RedisGatewaysTest, HundredIdenticalRequestsOverTwoGatewaysExecuteOnce) {
+  const std::string key = UniqueKey();
+  // The "wait" route: duplicates wait for the first result instead of 409.
+  auto responses = SendToBoth(KeyedPost("/wait/slow?ms=300", key), 100);
+  int fresh = 0;
+  std::set<std::string> bodies;
+  for (const HttpResponse& r : responses) {
+    ASSERT_TRUE(r.ok()) << r.error;
+    EXPECT_EQ(r.status, 200) << r.Describe();
+    if (!Replayed(r)) ++fresh;
+    bodies.insert(r.body);
+  }
+  EXPECT_EQ(fresh, 1);
+  EXPECT_EQ(bodies.size(), 1u) << "every client gets the first result";
+  EXPECT_EQ(upstream_->Count(key), 1u);
+}
+
+TEST_F(RedisGatewaysTest, RejectModeDuplicatesOverTwoGatewaysExecuteOnce) {
+  const std::string key = UniqueKey();
+  auto responses = SendToBoth(KeyedPost("/payments", key, PaymentBody()), 100);
+  int created = 0;
+  for (const HttpResponse& r : responses) {
+    ASSERT_TRUE(r.ok()) << r.error;
+    if (r.status == 201 && !Replayed(r)) {
+      ++created;
+    } else if (r.status == 201) {
+      EXPECT_TRUE(Replayed(r));
+    } else {
+      EXPECT_TRUE(IsProblem(r, 409, "request-in-progress")) << r.Describe();
+    }
+  }
+  EXPECT_EQ(created, 1);
+  EXPECT_EQ(upstream_->Count(key), 1u);
+}
+
+TEST_F(RedisGatewaysTest, WaitersOnTheOtherGatewayGetTheFirstResult) {
+  const std::string key = UniqueKey();
+  HttpResponse first;
+  std::thread original(
+      [&] { first = Fetch(a_->port(), KeyedPost("/wait/slow?ms=800", key), 30s); });
+  ASSERT_TRUE(upstream_->WaitForCount(key, 1)) << "the first request never arrived";
+  std::vector<HttpResponse> waiters(5);
+  std::vector<std::thread> threads;
+  const auto start = SteadyClock::now();
+  for (auto& waiter : waiters) {
+    threads.emplace_back(
+        [&] { waiter = Fetch(b_->port(), KeyedPost("/wait/slow?ms=800", key), 30s); });
+  }
+  for (auto& t : threads) t.join();
+  original.join();
+  const auto waited = SteadyClock::now() - start;
+  ASSERT_EQ(first.status, 200) << first.Describe();
+  EXPECT_FALSE(Replayed(first));
+  for (const HttpResponse& waiter : waiters) {
+    EXPECT_TRUE(IsReplayOf(waiter, first)) << waiter.Describe();
+  }
+  EXPECT_EQ(upstream_->Count(key), 1u);
+  EXPECT_LT(waited, 5s) << "woken by the completion, not by the wait time-out";
+}
+
+TEST_F(RedisGatewaysTest, RedisStoppedMidLoadGives503WithoutUnprotectedExecution) {
+  // Load: unique keys, alternating gateways, while Redis is killed.
+  std::atomic<bool> stop{false};
+  std::atomic<int> created{0}, unavailable{0}, other{0};
+  std::vector<std::string> keys_503;
+  std::vector<std::string> all_keys;
+  std::mutex mutex;
+  std::vector<std::thread> load;
+  for (int t = 0; t < 4; ++t) {
+    load.emplace_back([&, t] {
+      for (int i = 0; i < 5000 && !stop.load(); ++i) {
+        const std::string key = UniqueKey("load-" + std::to_string(t));
+        const uint16_t port = ((i + t) % 2 == 0 ? a_ : b_)->port();
+        HttpResponse r = Fetch(port, KeyedPost("/payments", key, PaymentBody()), 15s);
+        std::lock_guard lock(mutex);
+        all_keys.push_back(key);
+        if (r.status == 201) {
+          created.fetch_add(1);
+        } else if (r.status == 503) {
+          unavailable.fetch_add(1);
+          keys_503.push_back(key);
+          EXPECT_TRUE(IsProblem(r, 503)) << r.Describe();
+          EXPECT_TRUE(r.HasHeader("Retry-After")) << r.Describe();
+        } else {
+          other.fetch_add(1);
+          ADD_FAILURE() << r.Describe();
+        }
+      }
+    });
+  }
+  ASSERT_TRUE(WaitUntil([&] { return created.load() > 40; }, 20s));
+  ASSERT_TRUE(redis_->Kill().ok());
+  const auto killed_at = SteadyClock::now();
+  ASSERT_TRUE(WaitUntil([&] { return unavailable.load() > 40; }, 20s));
+  const auto first_503s = SteadyClock::now() - killed_at;
+  EXPECT_LT(first_503s, 10s);
+
+  ASSERT_TRUE(redis_->Restart().ok());
+  const int created_before = created.load();
+  EXPECT_TRUE(WaitUntil([&] { return created.load() > created_before + 40; }, 20s))
+      << "the gateways did not recover after Redis came back";
+  stop = true;
+  for (auto& t : load) t.join();
+  EXPECT_EQ(other.load(), 0);
+
+  // Every execution the upstream saw carried a fence: it ran under a lease.
+  std::vector<std::string> keys;
+  {
+    std::lock_guard lock(mutex);
+    keys = all_keys;
+  }
+  size_t executed = 0;
+  for (const std::string& key : keys) {
+    if (upstream_->Count(key) == 0) continue;
+    ++executed;
+    auto seen = upstream_->Last(key);
+    ASSERT_TRUE(seen.has_value()) << key;
+    EXPECT_TRUE(seen->Header("Idempotency-Fence").has_value())
+        << "unprotected execution of " << key << ": " << seen->Describe();
+  }
+  EXPECT_GE(executed, static_cast<size_t>(created.load()));
+  EXPECT_GT(unavailable.load(), 0);
+}
+
+}  // namespace
+}  // namespace idem::e2e

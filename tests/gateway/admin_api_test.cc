@@ -1,0 +1,99 @@
+#include "gateway/admin_api.h"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <boost/json.hpp>
+
+#include "idem/memory_store.h"
+
+namespace idem::gateway {
+namespace {
+
+using ::testing::Contains;
+using ::testing::HasSubstr;
+using ::testing::Pair;
+
+class AdminApiTest : public ::testing::Test {
+ protected:
+  // The memory store answers inline, so the response is there on return.
+  StoredResponse Call(std::string_view method, std::string_view target) {
+    StoredResponse out;
+    bool answered = false;
+    admin_.Handle(method, target, [&](StoredResponse r) {
+      out = std::move(r);
+      answered = true;
+    });
+    EXPECT_TRUE(answered);
+    return out;
+  }
+
+  std::shared_ptr<Store> store_ = NewMemoryStore();
+  Metrics metrics_;
+  std::atomic<bool> draining_{false};
+  AdminApi admin_{*store_, metrics_, draining_};
+};
+
+TEST_F(AdminApiTest, HealthAndReadiness) {
+  EXPECT_EQ(Call("GET", "/healthz").body, "ok\n");
+  EXPECT_EQ(Call("GET", "/readyz").status, 200);
+  draining_ = true;
+  const StoredResponse draining = Call("GET", "/readyz");
+  EXPECT_EQ(draining.status, 503);
+  EXPECT_THAT(draining.body, HasSubstr("urn:idem:problem:draining"));
+  EXPECT_EQ(Call("GET", "/healthz").status, 200);
+}
+
+TEST_F(AdminApiTest, MetricsInPrometheusFormat) {
+  metrics_.CountRequest(Outcome::kReplayed);
+  const StoredResponse response = Call("GET", "/metrics");
+  EXPECT_EQ(response.status, 200);
+  EXPECT_THAT(response.headers,
+              Contains(Pair("Content-Type", "text/plain; version=0.0.4; charset=utf-8")));
+  EXPECT_THAT(response.body, HasSubstr("idem_requests_total{outcome=\"replayed\"} 1\n"));
+}
+
+TEST_F(AdminApiTest, GetsAndDeletesARecordByItsEncodedScopeKey) {
+  const std::string key = "anonymous POST /payments k 1";
+  BeginRequest begin;
+  begin.key = key;
+  begin.owner = "owner-1";
+  ASSERT_TRUE(BeginSync(*store_, begin).ok());
+  CompleteRequest complete;
+  complete.key = key;
+  complete.owner = "owner-1";
+  complete.response = StoredResponse{201, {{"Content-Type", "application/json"}}, "{}"};
+  ASSERT_TRUE(CompleteSync(*store_, complete).ok());
+
+  const StoredResponse got = Call("GET", "/keys/anonymous%20POST%20%2Fpayments%20k%201");
+  ASSERT_EQ(got.status, 200) << got.body;
+  const boost::json::object record = boost::json::parse(got.body).as_object();
+  EXPECT_EQ(record.at("key").as_string(), key);
+  EXPECT_EQ(record.at("state").as_string(), "completed");
+  EXPECT_EQ(record.at("response").at("status").as_int64(), 201);
+
+  // A raw '/' works as well as %2F.
+  EXPECT_EQ(Call("GET", "/keys/anonymous%20POST%20/payments%20k%201").status, 200);
+  EXPECT_EQ(Call("DELETE", "/keys/anonymous%20POST%20/payments%20k%201").status, 204);
+  EXPECT_EQ(Call("GET", "/keys/anonymous%20POST%20/payments%20k%201").status, 404);
+  EXPECT_EQ(Call("DELETE", "/keys/anonymous%20POST%20/payments%20k%201").status, 404);
+}
+
+TEST_F(AdminApiTest, UnknownPathsMethodsAndEscapes) {
+  EXPECT_EQ(Call("GET", "/nope").status, 404);
+  EXPECT_EQ(Call("GET", "/keys/").status, 404);
+  const StoredResponse post = Call("POST", "/healthz");
+  EXPECT_EQ(post.status, 405);
+  EXPECT_THAT(post.headers, Contains(Pair("Allow", "GET, HEAD")));
+  EXPECT_EQ(Call("PUT", "/keys/x").status, 405);
+  EXPECT_EQ(Call("GET", "/keys/bad%zz").status, 400);
+}
+
+TEST(PercentDecodeTest, DecodesAndRejectsBadEscapes) {
+  EXPECT_EQ(*PercentDecode("a%20b%2Fc+d"), "a b/c+d");
+  EXPECT_FALSE(PercentDecode("%2").ok());
+  EXPECT_FALSE(PercentDecode("%g0").ok());
+}
+
+}  // namespace
+}  // namespace idem::gateway

@@ -1,0 +1,75 @@
+// Opening and closing stores: the last reference may be dropped inside one
+// of the store's own callbacks (on its io thread), and closed stores leave
+// no server connection behind.
+#include <gtest/gtest.h>
+
+#include <future>
+#include <thread>
+
+#include "idem/postgres_store.h"
+#include "postgres/postgres_test_env.h"
+
+namespace idem::testing {
+namespace {
+
+using namespace std::chrono_literals;
+
+int64_t ConnectionsTo(const std::string& uri, const std::string& database) {
+  auto count = QuerySql(uri, "SELECT count(*) FROM pg_stat_activity WHERE datname = '" +
+                                 database + "' AND pid <> pg_backend_pid()");
+  EXPECT_TRUE(count.ok()) << count.status();
+  return count.ok() ? std::stoll(*count) : -1;
+}
+
+// The server sees a closed connection a moment after the client closes it.
+bool WaitUntilCount(const std::string& uri, const std::string& database, int64_t want) {
+  const auto deadline = std::chrono::steady_clock::now() + 10s;
+  while (std::chrono::steady_clock::now() < deadline) {
+    if (ConnectionsTo(uri, database) == want) return true;
+    std::this_thread::sleep_for(20ms);
+  }
+  return false;
+}
+
+TEST(PostgresLifecycle, DroppingTheLastReferenceInsideACallbackIsSafe) {
+  const std::string uri = FreshDatabase();
+  for (int i = 0; i < 5; ++i) {
+    auto opened = NewPostgresStore(TestStoreOptions(uri));
+    ASSERT_TRUE(opened.ok()) << opened.status();
+    std::shared_ptr<Store> store = *opened;
+    Store* raw = store.get();
+    std::promise<Status> pinged;
+    // The callback owns the only reference and drops it while it runs.
+    raw->Ping([owned = std::move(store), &pinged](Status status) mutable {
+      owned.reset();
+      pinged.set_value(std::move(status));
+    });
+    auto future = pinged.get_future();
+    ASSERT_EQ(future.wait_for(10s), std::future_status::ready);
+    EXPECT_TRUE(future.get().ok());
+  }
+}
+
+TEST(PostgresLifecycle, ClosedStoresLeaveNoConnectionsBehind) {
+  const std::string uri = FreshDatabase();
+  const std::string database = uri.substr(uri.rfind('/') + 1);
+  {
+    PostgresStoreOptions options = TestStoreOptions(uri);
+    options.pool_size = 3;
+    auto store = NewPostgresStore(options);
+    ASSERT_TRUE(store.ok());
+    ASSERT_TRUE(PingSync(**store).ok());
+    // Three pool connections and the listener.
+    EXPECT_TRUE(WaitUntilCount(uri, database, 4));
+  }
+  for (int i = 0; i < 10; ++i) {
+    auto store = NewPostgresStore(TestStoreOptions(uri));
+    ASSERT_TRUE(store.ok());
+    ASSERT_TRUE(
+        BeginSync(**store, {"k" + std::to_string(i), "fp", "o", 1'000, 1'000}).ok());
+  }
+  EXPECT_TRUE(WaitUntilCount(uri, database, 0)) << ConnectionsTo(uri, database);
+}
+
+}  // namespace
+}  // namespace idem::testing
