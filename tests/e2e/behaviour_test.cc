@@ -151,8 +151,8 @@ TEST_F(BehaviourTest, OtherBodyWithSameKeyIs422) {
 
 TEST_F(BehaviourTest, OtherPathWithSameKeyIsAnotherOperation) {
   std::string key = UniqueKey();
-  EXPECT_EQ(Send(KeyedPost("/work/a", key)).status, 200);
-  HttpResponse other = Send(KeyedPost("/work/b", key));
+  EXPECT_EQ(Send(KeyedPost("/work-a", key)).status, 200);
+  HttpResponse other = Send(KeyedPost("/work-b", key));
   EXPECT_TRUE(IsFresh(other));
   EXPECT_EQ(other.status, 200);
   EXPECT_EQ(upstream().Count(key), 2u);
