@@ -143,17 +143,21 @@ void BM_PostgresBeginComplete(benchmark::State& state) {
   const std::string owner = "owner-" + std::to_string(state.thread_index());
   Latencies latencies;
   int64_t errors = 0;
+  std::string first_error;
   for (auto _ : state) {
     const std::string key = NewKey();
     const auto start = SteadyClock::now();
     auto begun = BeginSync(store, {key, kFingerprint, owner, 10'000, 86'400'000});
-    if (!begun.ok() || begun->outcome != BeginOutcome::kAcquired ||
-        !CompleteSync(store, {key, owner, response, 86'400'000}).ok()) {
-      ++errors;
+    Status status = begun.ok() ? CompleteSync(store, {key, owner, response, 86'400'000})
+                               : begun.status();
+    if (!status.ok() || begun->outcome != BeginOutcome::kAcquired) {
+      if (errors++ == 0) first_error = status.ToString();
     }
     latencies.Add(SteadyClock::now() - start);
   }
-  if (errors != 0) state.SkipWithError("a Begin or Complete failed");
+  if (errors != 0) {
+    state.SkipWithError(("a Begin or Complete failed: " + first_error).c_str());
+  }
   state.SetItemsProcessed(state.iterations());
   latencies.Report(state);
 }
@@ -279,6 +283,19 @@ void BM_PostgresAsync(benchmark::State& state) {
 BENCHMARK(BM_PostgresAsync)->ArgName("replay")->Arg(0)->Arg(1)->UseRealTime();
 
 }  // namespace
+
+// The server is started here, on the main thread: it is told to quit when
+// the thread that started it exits (PR_SET_PDEATHSIG), and benchmark worker
+// threads come and go.
+void StartSharedBackend() { Shared(); }
+
 }  // namespace idem
 
-BENCHMARK_MAIN();
+int main(int argc, char** argv) {
+  benchmark::Initialize(&argc, argv);
+  if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
+  idem::StartSharedBackend();
+  benchmark::RunSpecifiedBenchmarks();
+  benchmark::Shutdown();
+  return 0;
+}

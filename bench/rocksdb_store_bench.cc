@@ -36,8 +36,8 @@ class BenchDir {
   BenchDir() {
     const char* base = std::getenv("IDEM_BENCH_DIR");
     if (base == nullptr || *base == '\0') base = std::getenv("TMPDIR");
-    std::string pattern =
-        std::string(base != nullptr && *base != '\0' ? base : "/tmp") + "/idem-bench-XXXXXX";
+    std::string pattern = std::string(base != nullptr && *base != '\0' ? base : "/tmp") +
+                          "/idem-bench-XXXXXX";
     if (mkdtemp(pattern.data()) != nullptr) path_ = pattern;
   }
   ~BenchDir() {
@@ -143,8 +143,8 @@ void BM_ReplayBegin(benchmark::State& state) {
   size_t i = static_cast<size_t>(state.thread_index()) * 7919;
   int64_t errors = 0;
   for (auto _ : state) {
-    auto begun = BeginSync(store, {keys[i++ % keys.size()], kFingerprint, "retry",
-                                   10'000, 86'400'000});
+    auto begun = BeginSync(
+        store, {keys[i++ % keys.size()], kFingerprint, "retry", 10'000, 86'400'000});
     if (!begun.ok() || begun->outcome != BeginOutcome::kCompleted) ++errors;
   }
   if (errors != 0) state.SkipWithError("a replay was not kCompleted");

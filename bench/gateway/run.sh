@@ -8,7 +8,8 @@
 #   nginx   nginx as a plain keep-alive reverse proxy (the cost of one hop)
 #   idem    `idem serve --store memory:`, access log off
 # and writes a Markdown table (throughput, p50, p99, ratio to nginx, p99
-# added over direct) to stdout and docs/benchmarks-gateway.md.
+# added over direct) to stdout and to the --out file (scripts/bench merges it
+# into docs/benchmarks.md).
 #
 # Fairness: the upstream, nginx and idem each get the same number of threads
 # (--threads, default 1: one upstream io thread, one nginx worker, idem
@@ -30,7 +31,7 @@ here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 root=$(cd "$here/../.." && pwd)
 idem="$root/build/bin/idem"
 upstream_bin="$root/build/bin/idem-demo-upstream"
-out="$root/docs/benchmarks-gateway.md"
+out="$(mktemp -d)/gateway.md"
 duration=10
 warmup=2
 connections=32

@@ -55,9 +55,11 @@ struct PostgresStoreOptions {
   // Clock that expiry is judged by. Default: the system clock.
   std::shared_ptr<Clock> clock;
 
-  // Connections that run statements (one more is opened for LISTEN).
-  // Default: 4.
-  size_t pool_size = 4;
+  // Connections that run statements (one more is opened for LISTEN). Each
+  // is a server backend; with durable commits, throughput grows with them
+  // (PostgreSQL flushes concurrent commits together), not with pipelining.
+  // Default: 8.
+  size_t pool_size = 8;
 
   // Statements in flight at once on one connection (pipeline mode).
   // Default: 32.

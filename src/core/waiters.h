@@ -49,8 +49,7 @@ struct Wakeup {
 class WaitTimer {
  public:
   using SteadyTime = std::chrono::steady_clock::time_point;
-  using Expire = std::function<void(size_t shard, const std::string& key,
-                                    uint64_t id)>;
+  using Expire = std::function<void(size_t shard, const std::string& key, uint64_t id)>;
 
   explicit WaitTimer(Expire expire) : expire_(std::move(expire)) {}
 
@@ -66,8 +65,7 @@ class WaitTimer {
     if (thread_.joinable()) thread_.join();
   }
 
-  void Schedule(SteadyTime deadline, size_t shard, std::string key,
-                uint64_t id) {
+  void Schedule(SteadyTime deadline, size_t shard, std::string key, uint64_t id) {
     {
       std::lock_guard lock(mutex_);
       if (!thread_.joinable()) thread_ = std::thread([this] { Loop(); });

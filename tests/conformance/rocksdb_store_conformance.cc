@@ -65,14 +65,12 @@ INSTANTIATE_TEST_SUITE_P(
                      [](auto clock) {
                        return OpenRocksDbStore(clock, CallbacksOnCommitThread());
                      }},
-        StoreFactory{"tiny_batches_one_stripe",
-                     [](auto clock) {
-                       return OpenRocksDbStore(clock, TinyBatchesOneStripe());
-                     }},
-        StoreFactory{"no_cache_all_synced",
-                     [](auto clock) {
-                       return OpenRocksDbStore(clock, NoCacheAllSynced());
-                     }}),
+        StoreFactory{
+            "tiny_batches_one_stripe",
+            [](auto clock) { return OpenRocksDbStore(clock, TinyBatchesOneStripe()); }},
+        StoreFactory{
+            "no_cache_all_synced",
+            [](auto clock) { return OpenRocksDbStore(clock, NoCacheAllSynced()); }}),
     [](const auto& p) { return p.param.name; });
 
 }  // namespace

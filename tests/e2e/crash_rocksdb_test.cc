@@ -4,6 +4,8 @@
 //   and never executes upstream again;
 // - a key that was in flight at the kill answers 409 after the restart and
 //   runs again only once its lease (never extended after the kill) ends.
+#include <gtest/gtest.h>
+
 #include <atomic>
 #include <csignal>
 #include <map>
@@ -12,8 +14,6 @@
 #include <thread>
 #include <utility>
 #include <vector>
-
-#include <gtest/gtest.h>
 
 #include "stack_fixture.h"
 
@@ -93,7 +93,8 @@ TEST_F(CrashRocksDbTest, KillNineUnderLoadThenRestart) {
     clients.Start([&, port = gateway.port(), t] {
       for (int i = 0; !clients.stopping(); ++i) {
         const std::string key = "k-crash-" + std::to_string(t) + "-" + std::to_string(i);
-        HttpResponse response = Fetch(port, KeyedPost("/payments", key, PaymentBody()), 10s);
+        HttpResponse response =
+            Fetch(port, KeyedPost("/payments", key, PaymentBody()), 10s);
         if (!response.ok()) break;  // the gateway is gone
         std::lock_guard lock(mutex);
         answered.emplace(key, std::move(response));
@@ -103,10 +104,13 @@ TEST_F(CrashRocksDbTest, KillNineUnderLoadThenRestart) {
   for (const auto& key : slow_keys) {
     ASSERT_TRUE(upstream.WaitForCount(key, 1)) << "the slow request never arrived";
   }
-  ASSERT_TRUE(WaitUntil([&] {
-    std::lock_guard lock(mutex);
-    return answered.size() >= 300;
-  }, 60s)) << "the load did not get going";
+  ASSERT_TRUE(WaitUntil(
+      [&] {
+        std::lock_guard lock(mutex);
+        return answered.size() >= 300;
+      },
+      60s))
+      << "the load did not get going";
 
   gateway.Kill();
   clients.Join();
@@ -136,10 +140,14 @@ TEST_F(CrashRocksDbTest, KillNineUnderLoadThenRestart) {
   std::this_thread::sleep_for(kLeaseTtl);
   for (const auto& key : slow_keys) {
     HttpResponse again;
-    ASSERT_TRUE(WaitUntil([&] {
-      again = Fetch(port, SlowPost(key), 30s);
-      return again.status == 200;
-    }, 30s)) << key << "\n" << again.Describe();
+    ASSERT_TRUE(WaitUntil(
+        [&] {
+          again = Fetch(port, SlowPost(key), 30s);
+          return again.status == 200;
+        },
+        30s))
+        << key << "\n"
+        << again.Describe();
     EXPECT_TRUE(IsFresh(again));
     EXPECT_EQ(upstream.Count(key), 2u) << key;
   }

@@ -101,6 +101,30 @@ TEST_F(PostgresNotifyTest, DeleteOnOneStoreDropsTheOthersCachedRecord) {
   EXPECT_EQ(outcome, BeginOutcome::kAcquired);
 }
 
+TEST_F(PostgresNotifyTest, OnlyWatchedFlightsNotify) {
+  for (int i = 0; i < 20; ++i) {
+    const std::string key = "quiet-" + std::to_string(i);
+    ASSERT_EQ(BeginSync(*a_, {key, "fp", "owner", 10'000, 60'000})->outcome,
+              BeginOutcome::kAcquired);
+    if (i % 2 == 0) {
+      ASSERT_TRUE(CompleteSync(*a_, {key, "owner", Response(), 60'000}).ok());
+    } else {
+      ASSERT_TRUE(ReleaseSync(*a_, key, "owner").ok());
+    }
+  }
+  // A watched one, as a marker: once b hears it, it has heard everything
+  // sent before it.
+  ASSERT_EQ(BeginSync(*a_, {"marker", "fp", "owner", 10'000, 60'000})->outcome,
+            BeginOutcome::kAcquired);
+  Result<RecordPtr> result = DeadlineExceeded("not yet");
+  std::thread waiter = Wait(*b_, "marker", &result);
+  std::this_thread::sleep_for(200ms);
+  ASSERT_TRUE(CompleteSync(*a_, {"marker", "owner", Response(), 60'000}).ok());
+  waiter.join();
+  ASSERT_TRUE(result.ok()) << result.status();
+  EXPECT_EQ(GetPostgresStoreStats(*b_)->notifications, 1u);
+}
+
 TEST_F(PostgresNotifyTest, ThePollCatchesWhatNotifyCannot) {
   // An abandoned lease expiring is no event at all: only the poll sees it.
   PostgresStoreOptions options = TestStoreOptions(uri_);

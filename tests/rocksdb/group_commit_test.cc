@@ -282,9 +282,9 @@ TEST_F(RocksDbGroupCommitTest, AWriteDerivedFromAFailedOneIsNotWritten) {
   FailNextBatchesForTesting(*store_, 1);
   Slot<Result<BeginResult>> begun, other;
   Slot<Status> completed;
-  store_->Begin(Req("k", "a"), begun.Done());                        // fails
+  store_->Begin(Req("k", "a"), begun.Done());                           // fails
   store_->Complete({"k", "a", Response("x"), kTtl}, completed.Done());  // skipped
-  store_->Begin(Req("other", "a"), other.Done());                    // written
+  store_->Begin(Req("other", "a"), other.Done());                       // written
   PauseCommitsForTesting(*store_, false);
   EXPECT_EQ(begun.Wait().status().code(), StatusCode::kUnavailable);
   EXPECT_EQ(completed.Wait().code(), StatusCode::kUnavailable);

@@ -37,9 +37,9 @@ TEST(RocksDbOpenTest, SecondStoreInTheSameProcessIsRefused) {
   auto second = OpenAt(dir.path());
   ASSERT_FALSE(second.ok());
   EXPECT_EQ(second.status().code(), StatusCode::kUnavailable);
-  EXPECT_EQ(second.status().message(),
-            "rocksdb:" + dir.path() + " is in use by another store in this process "
-                                      "(LOCK held)");
+  EXPECT_EQ(second.status().message(), "rocksdb:" + dir.path() +
+                                           " is in use by another store in this process "
+                                           "(LOCK held)");
 }
 
 TEST(RocksDbOpenTest, DirectoryLockedByAnotherProcessIsUnavailable) {

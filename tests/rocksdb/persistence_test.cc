@@ -100,8 +100,7 @@ TEST_F(RocksDbPersistenceTest, OpenStoreUnderstandsRocksDbUris) {
   ASSERT_TRUE(record.ok());
   EXPECT_EQ((*record)->response.body, "via uri");
 
-  EXPECT_EQ(OpenStore("rocksdb:", options).status().code(),
-            StatusCode::kInvalidArgument);
+  EXPECT_EQ(OpenStore("rocksdb:", options).status().code(), StatusCode::kInvalidArgument);
 }
 
 }  // namespace

@@ -36,7 +36,7 @@ void CompletedCache::Insert(const RecordPtr& record, uint64_t epoch) {
   if (bytes > max_bytes_ / 4) return;
   std::string hash = KeyHash(record->key);
   std::lock_guard lock(mutex_);
-  if (epoch != epoch_.load(std::memory_order_relaxed)) return;
+  if (!listening_ || epoch != epoch_.load(std::memory_order_relaxed)) return;
   if (auto it = by_key_.find(record->key); it != by_key_.end()) EraseLocked(it->second);
   lru_.push_front(Entry{record, hash, bytes});
   by_key_[record->key] = lru_.begin();
@@ -59,8 +59,10 @@ void CompletedCache::EraseByHash(std::string_view hex_sha256) {
   if (auto it = by_key_.find(hit->second); it != by_key_.end()) EraseLocked(it->second);
 }
 
-void CompletedCache::Clear() {
+void CompletedCache::SetListening(bool listening) {
   std::lock_guard lock(mutex_);
+  listening_ = listening;
+  // Reads that started before this moment may predate a missed delete.
   epoch_.fetch_add(1, std::memory_order_acq_rel);
   lru_.clear();
   by_key_.clear();

@@ -25,17 +25,21 @@ class CompletedCache {
   // The cached completed record, or null (absent, or expired and dropped).
   RecordPtr Find(const std::string& key, int64_t now_ms);
 
+  // Entries are kept only while deletes can be heard of (the store's
+  // LISTEN connection is up); turning listening off empties the cache.
+  void SetListening(bool listening);
+
   // Bumped by every erase: a record read from the database before a delete
   // was heard of must not enter the cache after it. Read it before
   // sending the statement whose answer Insert() gets.
   uint64_t epoch() const { return epoch_.load(std::memory_order_acquire); }
-  // Keeps a completed record unless an erase happened since `epoch`;
-  // in-flight and oversized records are ignored.
+  // Keeps a completed record unless an erase happened since `epoch` or
+  // the cache is not listening; in-flight and oversized records are
+  // ignored.
   void Insert(const RecordPtr& record, uint64_t epoch);
   void Erase(const std::string& key);
   // `hex_sha256`: lower-case hex SHA-256 of the key, as NOTIFY names it.
   void EraseByHash(std::string_view hex_sha256);
-  void Clear();
 
  private:
   struct Entry {
@@ -54,6 +58,7 @@ class CompletedCache {
   std::unordered_map<std::string, std::string> key_by_hash_;
   size_t bytes_ = 0;
   std::atomic<uint64_t> epoch_{0};  // changed under mutex_
+  bool listening_ = false;
 };
 
 // Lower-case hex SHA-256 of a key, the name NOTIFY payloads use.

@@ -55,8 +55,9 @@ void Client::Start(std::shared_ptr<void> keep_alive) {
 
 Status Client::WaitReady(std::chrono::milliseconds timeout) {
   std::unique_lock lock(mutex_);
-  ready_cv_.wait_for(lock, timeout,
-                     [this] { return ready_count_.load() > 0 || down_ || stopped_; });
+  ready_cv_.wait_for(lock, timeout, [this] {
+    return (ready_count_.load() > 0 && (!listener_ || listening_)) || down_ || stopped_;
+  });
   if (ready_count_.load() > 0) return Status::Ok();
   if (down_) return last_error_;
   if (stopped_) return Unavailable("postgres store closed");
@@ -160,6 +161,11 @@ void Client::OnReady(Connection& connection, bool listener, bool again) {
   if (again) reconnects_.fetch_add(1, std::memory_order_relaxed);
   if (listener) {
     if (options_.on_listener_ready) options_.on_listener_ready();
+    {
+      std::lock_guard lock(mutex_);
+      listening_ = true;
+    }
+    ready_cv_.notify_all();
     return;
   }
   bool recovered = false;
@@ -176,7 +182,15 @@ void Client::OnReady(Connection& connection, bool listener, bool again) {
 
 void Client::OnLost(Connection& /*connection*/, bool was_ready, bool listener,
                     const Status& why) {
-  if (listener) return;
+  if (listener) {
+    bool was_listening = false;
+    {
+      std::lock_guard lock(mutex_);
+      was_listening = std::exchange(listening_, false);
+    }
+    if (was_listening && options_.on_listener_lost) options_.on_listener_lost();
+    return;
+  }
   std::deque<Command> refused;
   bool went_down = false;
   {

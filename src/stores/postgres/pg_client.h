@@ -34,7 +34,7 @@ namespace idem::pg {
 
 struct ClientOptions {
   std::string conninfo;
-  size_t pool_size = 4;
+  size_t pool_size = 8;
   size_t pipeline_depth = 32;
   size_t io_threads = 1;
   size_t max_queued = 100'000;
@@ -49,6 +49,8 @@ struct ClientOptions {
   // Called on an io thread each time the listener (re)starts listening:
   // notifications sent while it was down are lost.
   std::function<void()> on_listener_ready;
+  // Called on an io thread when a listening listener loses its connection.
+  std::function<void()> on_listener_lost;
 };
 
 class Client {
@@ -63,8 +65,9 @@ class Client {
   // even when the last reference is dropped on an io thread.
   void Start(std::shared_ptr<void> keep_alive);
 
-  // Blocks until a pool connection is ready (ok), the first attempts failed
-  // (kUnavailable) or `timeout` passed.
+  // Blocks until a pool connection and the listener are ready, the first
+  // attempts failed (kUnavailable) or `timeout` passed; ok once a pool
+  // connection is ready (the listener may follow later).
   Status WaitReady(std::chrono::milliseconds timeout);
 
   // Queues a command; `command.done` runs exactly once, on an io thread or,
@@ -118,6 +121,7 @@ class Client {
   std::deque<Command> queue_;
   bool stopped_ = false;
   bool down_ = false;  // the last attempt failed and nothing is ready
+  bool listening_ = false;
   Status last_error_;
   size_t next_wake_ = 0;
 

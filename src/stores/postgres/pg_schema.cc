@@ -101,7 +101,8 @@ ins AS (
     recovery_state = CASE WHEN {fresh} THEN ''::bytea ELSE r.recovery_state END,
     response_status = 0, response_headers = ''::bytea, response_body = ''::bytea,
     created_at_ms = CASE WHEN {fresh} THEN EXCLUDED.created_at_ms ELSE r.created_at_ms END,
-    expires_at_ms = EXCLUDED.expires_at_ms
+    expires_at_ms = EXCLUDED.expires_at_ms,
+    watched = r.watched AND NOT {fresh}
   WHERE {fresh}
      OR (r.state = 1 AND r.lease_expires_at_ms <= $4 AND r.fingerprint = EXCLUDED.fingerprint)
   RETURNING {r_columns})
@@ -126,7 +127,8 @@ upd AS (
   WHERE {owned}
   RETURNING key, state, fingerprint, owner, fence, lease_expires_at_ms, recovery_phase,
     recovery_state, response_status, ''::bytea AS response_headers,
-    ''::bytea AS response_body, created_at_ms, expires_at_ms, {notify_c} AS notified)
+    ''::bytea AS response_body, created_at_ms, expires_at_ms,
+    CASE WHEN watched THEN {notify_c} END AS notified)
 SELECT CASE WHEN upd.key IS NOT NULL THEN 0 {verdict} AS verdict, {upd_columns}
 FROM (SELECT 1) AS one LEFT JOIN upd ON true)sql",
               OwnerChecked(t, channel));
@@ -135,7 +137,9 @@ FROM (SELECT 1) AS one LEFT JOIN upd ON true)sql",
 std::string ReleaseSql(const std::string& t, const std::string& channel) {
   return Fill(R"sql(
 WITH {cur},
-del AS (DELETE FROM {t} WHERE {owned} RETURNING {notify_r} AS notified)
+del AS (
+  DELETE FROM {t} WHERE {owned}
+  RETURNING CASE WHEN watched THEN {notify_r} END AS notified)
 SELECT CASE WHEN EXISTS (SELECT 1 FROM del) THEN 0 {verdict} AS verdict)sql",
               OwnerChecked(t, channel));
 }
@@ -169,6 +173,24 @@ SELECT CASE WHEN EXISTS (SELECT 1 FROM upd) THEN 0 {verdict} AS verdict)sql",
 // $1 key, $2 now.
 std::string GetSql(const std::string& t) {
   return Fill("SELECT {columns} FROM {t} WHERE key = $1 AND expires_at_ms > $2",
+              {{"t", t}, {"columns", std::string(kColumns)}});
+}
+
+// $1 key, $2 now. The read of a waiter: marks a live in-flight row
+// watched (so its Complete or Release will NOTIFY), then answers the row.
+// `marked` is true when this statement set the mark. A row in flight and
+// unwatched in the snapshot that this statement did not mark was changed
+// concurrently: the caller reads again.
+std::string WatchSql(const std::string& t) {
+  return Fill(R"sql(
+WITH mark AS (
+  UPDATE {t} SET watched = true
+  WHERE key = $1 AND state = 1 AND expires_at_ms > $2 AND NOT watched
+  RETURNING {columns})
+SELECT true AS marked, false AS watched, {columns} FROM mark
+UNION ALL
+SELECT false, watched, {columns} FROM {t}
+WHERE key = $1 AND expires_at_ms > $2 AND NOT EXISTS (SELECT 1 FROM mark))sql",
               {{"t", t}, {"columns", std::string(kColumns)}});
 }
 
@@ -216,7 +238,8 @@ CREATE TABLE {t} (
   response_headers bytea NOT NULL DEFAULT ''::bytea,
   response_body bytea NOT NULL DEFAULT ''::bytea,
   created_at_ms bigint NOT NULL,
-  expires_at_ms bigint NOT NULL))sql",
+  expires_at_ms bigint NOT NULL,
+  watched boolean NOT NULL DEFAULT false))sql",
            {{"t", t}}),
       Fill(
           "CREATE INDEX {index} ON {t} (expires_at_ms)",
@@ -269,6 +292,7 @@ Result<Schema> BuildSchema(std::string_view schema, std::string_view table) {
   s.statements[kCheckpoint] = {
       "idem_checkpoint", CheckpointSql(t), {bytea, bytea, int8, bytea, bytea}};
   s.statements[kGet] = {"idem_get", GetSql(t), {bytea, int8}};
+  s.statements[kWatch] = {"idem_watch", WatchSql(t), {bytea, int8}};
   s.statements[kDelete] = {"idem_delete", DeleteSql(t, s.channel), {bytea, int8}};
   s.statements[kSweep] = {"idem_sweep", SweepSql(t), {int8, int8}};
   s.statements[kPing] = {"idem_ping", "SELECT 1", {}};

@@ -30,6 +30,7 @@ enum StatementId : size_t {
   kExtend,
   kCheckpoint,
   kGet,
+  kWatch,
   kDelete,
   kSweep,
   kPing,

@@ -425,19 +425,38 @@ class StoreCore {
     Check(key);
   }
 
-  // Reads the record for its waiters: completed or gone ends their wait, a
-  // failure is handed to them, still in flight keeps them waiting.
+  // Reads the record for its waiters (marking it watched, so its Complete
+  // or Release will NOTIFY): completed or gone ends their wait, a failure
+  // is handed to them, still in flight keeps them waiting.
   void Check(const std::string& key) {
     if (!waits_.StartCheck(key)) return;
     const uint64_t epoch = cache_.epoch();
-    Run(pg::kGet, {key, Ms(clock_->NowMs())}, [this, key, epoch](Reply reply) {
-      Result<RecordPtr> record = RecordFromGet(reply);
+    Run(pg::kWatch, {key, Ms(clock_->NowMs())}, [this, key, epoch](Reply reply) {
+      bool raced = false;
+      Result<RecordPtr> record = RecordFromWatch(reply, &raced);
       if (!record.ok() || (*record)->state == RecordState::kCompleted) {
         if (record.ok() && options_.cache_completed) cache_.Insert(*record, epoch);
         WakeLocal(key, record);
       }
-      if (waits_.FinishCheck(key)) Check(key);
+      if (waits_.FinishCheck(key) || raced) Check(key);
     });
+  }
+
+  // The watch statement's answer: (marked, watched, record...). An
+  // in-flight row that was unwatched in the snapshot yet not marked by this
+  // statement changed concurrently (*raced: read again).
+  static Result<RecordPtr> RecordFromWatch(const Reply& reply, bool* raced) {
+    if (!reply.status.ok()) return reply.status;
+    if (Rows(reply) == 0) return NotFound("no record for this key");
+    RowReader row(reply.result.get(), 0);
+    const bool marked = row.Bool(0);
+    const bool watched = row.Bool(1);
+    auto record = pg::ReadRecord(row, 2);
+    if (record.ok() && (*record)->state == RecordState::kInFlight && !marked &&
+        !watched) {
+      *raced = true;
+    }
+    return record;
   }
 
   void WakeLocal(const std::string& key, const Result<RecordPtr>& outcome) {
@@ -452,12 +471,16 @@ class StoreCore {
     if (auto key = waits_.KeyForHash(hash)) Check(*key);
   }
 
-  // Notifications sent while the listener was away are lost: forget cached
-  // records (one may have been deleted) and re-read every awaited key.
+  // Notifications sent while the listener was away are lost: the cache
+  // starts empty again (a record may have been deleted meanwhile) and every
+  // awaited key is read again.
   void OnListenerReady() {
-    if (options_.cache_completed) cache_.Clear();
+    cache_.SetListening(options_.cache_completed);
     for (const auto& key : waits_.Keys()) Check(key);
   }
+
+  // Without a listener, deletes elsewhere go unheard: stop caching.
+  void OnListenerLost() { cache_.SetListening(false); }
 
  private:
   pg::ClientOptions MakeClientOptions() {
@@ -475,6 +498,7 @@ class StoreCore {
     c.listen_channel = schema_.channel;
     c.on_notify = [this](std::string_view payload) { OnNotify(payload); };
     c.on_listener_ready = [this] { OnListenerReady(); };
+    c.on_listener_lost = [this] { OnListenerLost(); };
     return c;
   }
 

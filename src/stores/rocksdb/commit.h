@@ -33,7 +33,7 @@ struct Commit {
   RecordPtr record;   // the key's new state; null: the key is deleted
   std::string value;  // EncodeRecord(*record); empty for a delete
   Wake wake = Wake::kNone;
-  bool sync = true;   // its batch must reach the disk before it is answered
+  bool sync = true;  // its batch must reach the disk before it is answered
 
   // Runs exactly once, after the write is durable or has failed.
   Done done;

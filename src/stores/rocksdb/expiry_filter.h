@@ -9,11 +9,11 @@
 // a filter shared by concurrent compactions.
 #pragma once
 
+#include <rocksdb/compaction_filter.h>
+
 #include <memory>
 #include <string>
 #include <utility>
-
-#include <rocksdb/compaction_filter.h>
 
 #include "idem/clock.h"
 
@@ -24,9 +24,8 @@ class ExpiryCompactionFilter final : public rocksdb::CompactionFilter {
   explicit ExpiryCompactionFilter(std::shared_ptr<Clock> clock)
       : clock_(std::move(clock)) {}
 
-  bool Filter(int level, const rocksdb::Slice& key,
-              const rocksdb::Slice& existing_value, std::string* new_value,
-              bool* value_changed) const override;
+  bool Filter(int level, const rocksdb::Slice& key, const rocksdb::Slice& existing_value,
+              std::string* new_value, bool* value_changed) const override;
 
   const char* Name() const override { return "idem.ExpiryCompactionFilter"; }
 

@@ -138,8 +138,8 @@ void GroupCommitter::SyncLoop() {
     Batch batch;
     {
       std::unique_lock lock(mutex_);
-      sync_cv_.wait(lock,
-                    [this] { return writer_done_ || (!syncs_paused_ && !to_sync_.empty()); });
+      sync_cv_.wait(
+          lock, [this] { return writer_done_ || (!syncs_paused_ && !to_sync_.empty()); });
       if (to_sync_.empty()) return;  // the writer is done, and everything is synced
       batch.swap(to_sync_);
     }
@@ -244,9 +244,10 @@ void GroupCommitter::Sync(Batch& batch) {
       status = Unavailable("rocksdb log sync failed (the store must be reopened): " +
                            synced.ToString());
       failed_batches_.fetch_add(1, std::memory_order_relaxed);
-      spdlog::error("rocksdb store: syncing the log for {} writes failed, refusing "
-                    "every call until the store is reopened: {}",
-                    batch.size(), synced.ToString());
+      spdlog::error(
+          "rocksdb store: syncing the log for {} writes failed, refusing "
+          "every call until the store is reopened: {}",
+          batch.size(), synced.ToString());
       std::lock_guard lock(mutex_);
       health_ = status;
       broken_.store(true, std::memory_order_release);

@@ -89,8 +89,7 @@ Result<DbPtr> OpenDb(const RocksDbStoreOptions& options,
   }
 
   rocksdb::DB* db = nullptr;
-  const rocksdb::Status opened =
-      rocksdb::DB::Open(DbOptions(options, filter), path, &db);
+  const rocksdb::Status opened = rocksdb::DB::Open(DbOptions(options, filter), path, &db);
   if (!opened.ok()) {
     delete db;
     return OpenError(path, opened);

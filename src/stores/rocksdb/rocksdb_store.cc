@@ -6,12 +6,13 @@
 //   directory (RocksDB's LOCK file keeps other processes out), so
 //   in-process locks are enough; no RocksDB transaction is needed.
 // - Group commit: mutations go to one commit thread that writes whatever
-//   has accumulated as one WriteBatch with one WAL sync.
-// - Pending writes: until its batch is durable, a mutation is the key's
-//   pending state (Stripe::pending), so the next call on the key decides on
-//   it, not on the older state in RocksDB. An answer read from a pending
-//   state is held back until that write is durable: nothing a caller learns
-//   can be undone by a crash.
+//   has accumulated as one WriteBatch; a sync thread syncs the log once
+//   for all the writes that must be on disk (GroupCommitter).
+// - Pending writes: until it is finished (written, and synced if it must
+//   be), a mutation is the key's pending state (Stripe::pending), so the
+//   next call on the key decides on it, not on the older state in RocksDB.
+//   An answer read from a pending state is held back until that write is
+//   finished: nothing a caller learns can be undone by a crash.
 #include "idem/rocksdb_store.h"
 
 #include <rocksdb/db.h>
@@ -98,23 +99,46 @@ struct Stored {
 // A key's state as a call sees it, under the key's stripe lock.
 struct View {
   Status error;
-  RecordPtr record;    // the live record; null: absent, expired or corrupt
-  CommitPtr pending;   // the not-yet-durable write `record` comes from
+  RecordPtr record;   // the live record; null: absent, expired or corrupt
+  CommitPtr pending;  // the not-yet-durable write `record` comes from
   bool corrupt = false;
 };
 
-// Answers `answer` through `done` once `pending` is durable; if that write
-// fails, the answer (read from a state that never reached the disk) is
-// replaced by its error. Caller holds the key's stripe lock.
+// How a call answers, and the owner of its callback until then: at once
+// once the stripe lock is dropped (Send), after the pending write the
+// answer was read from (a follower of that write: if the write fails, the
+// answer, read from a state that never reached the disk, becomes its
+// error), or through the commit the call queued (TakeDone).
 template <typename T>
-void AnswerAfter(const CommitPtr& pending, T answer, Callback<T> done) {
-  pending->followers.push_back(
-      [answer = std::move(answer), done = std::move(done)](const Status& status) {
-        if (status.ok()) return done(answer);
-        done(T(Unavailable("the write this answer was read from failed: " +
-                           status.message())));
-      });
-}
+class Reply {
+ public:
+  explicit Reply(Callback<T> done) : done_(std::move(done)) {}
+
+  // Caller holds the key's stripe lock when `pending` is set.
+  void Answer(T answer, const CommitPtr& pending) {
+    if (!pending) {
+      now_.emplace(std::move(answer));
+      return;
+    }
+    pending->followers.push_back(
+        [answer = std::move(answer), done = TakeDone()](const Status& status) {
+          if (status.ok()) return done(answer);
+          done(T(Unavailable("the write this answer was read from failed: " +
+                             status.message())));
+        });
+  }
+
+  Callback<T> TakeDone() { return std::exchange(done_, nullptr); }
+
+  // Runs the immediate answer, if there is one.
+  void Send() {
+    if (now_) done_(std::move(*now_));
+  }
+
+ private:
+  Callback<T> done_;
+  std::optional<T> now_;
+};
 
 // Counts the deletes one Sweep queued; answers when the last is durable.
 class SweepProgress {
@@ -166,11 +190,13 @@ class RocksDbStore final : public Store {
           ExpireWaiter(stripe, key, id);
         }),
         runner_(options.callback_threads),
-        committer_(db_.get(),
-                   GroupCommitter::Limits{options.max_batch_size, options.max_batch_bytes},
-                   [this](const GroupCommitter::Batch& batch) { Finish(batch); }),
-        sweeper_(std::chrono::milliseconds(std::max<int64_t>(0, options.sweep_interval_ms)),
-                 [this] { PeriodicSweep(); }) {
+        committer_(
+            db_.get(),
+            GroupCommitter::Limits{options.max_batch_size, options.max_batch_bytes},
+            [this](const GroupCommitter::Batch& batch) { Finish(batch); }),
+        sweeper_(
+            std::chrono::milliseconds(std::max<int64_t>(0, options.sweep_interval_ms)),
+            [this] { PeriodicSweep(); }) {
     for (auto& stripe : stripes_) {
       stripe.cache.set_capacity(options.record_cache_bytes / stripes_.size());
     }
@@ -199,14 +225,14 @@ class RocksDbStore final : public Store {
     const int64_t now = clock_->NowMs();
     Stripe& stripe = StripeFor(request.key);
     Wakeup wakeup;
-    std::optional<Result<BeginResult>> answer;
+    Reply<Result<BeginResult>> reply(std::move(done));
     CommitPtr rejected;
     {
       std::lock_guard lock(stripe.mutex);
       const View view = Read(stripe, request.key, now, wakeup);
       std::shared_ptr<Record> next;
       if (!view.error.ok()) {
-        answer = view.error;
+        reply.Answer(view.error, nullptr);
       } else if (!view.record) {
         if (view.corrupt) {
           spdlog::warn("rocksdb store: overwriting the corrupt record of key \"{}\"",
@@ -238,30 +264,22 @@ class RocksDbStore final : public Store {
           next->lease_expires_at_ms = now + request.lease_ttl_ms;
           next->expires_at_ms = InFlightExpiry(request, now);
         }
-        if (!next) {
-          BeginResult result{outcome, view.record};
-          if (view.pending) {
-            AnswerAfter<Result<BeginResult>>(view.pending, std::move(result),
-                                             std::move(done));
-          } else {
-            answer = std::move(result);
-          }
-        }
+        if (!next) reply.Answer(BeginResult{outcome, view.record}, view.pending);
       }
       if (next) {
         RecordPtr record = std::move(next);
-        auto commit = NewCommit(request.key, record, Wake::kNone, sync_leases_,
-                                view.pending,
-                                [record, done = std::move(done)](const Status& s) {
-                                  if (!s.ok()) return done(s);
-                                  done(BeginResult{BeginOutcome::kAcquired, record});
-                                });
+        auto commit =
+            NewCommit(request.key, record, Wake::kNone, sync_leases_, view.pending,
+                      [record, done = reply.TakeDone()](const Status& s) {
+                        if (!s.ok()) return done(s);
+                        done(BeginResult{BeginOutcome::kAcquired, record});
+                      });
         if (!Queue(stripe, commit)) rejected = std::move(commit);
       }
     }
     wakeup.Run();
     if (rejected) rejected->done(Unavailable(std::string(kClosed)));
-    if (answer) done(std::move(*answer));
+    reply.Send();
   }
 
   void Complete(CompleteRequest request, Callback<Status> done) override {
@@ -298,7 +316,9 @@ class RocksDbStore final : public Store {
               std::max(record->expires_at_ms, record->lease_expires_at_ms);
           return record;
         },
-        [](const RecordPtr& record) { return Result<int64_t>(record->lease_expires_at_ms); },
+        [](const RecordPtr& record) {
+          return Result<int64_t>(record->lease_expires_at_ms);
+        },
         std::move(done));
   }
 
@@ -319,7 +339,7 @@ class RocksDbStore final : public Store {
     const int64_t now = clock_->NowMs();
     Stripe& stripe = StripeFor(key);
     Wakeup wakeup;
-    std::optional<Result<RecordPtr>> answer;
+    Reply<Result<RecordPtr>> reply(std::move(done));
     {
       std::lock_guard lock(stripe.mutex);
       const View view = Read(stripe, key, now, wakeup);
@@ -331,14 +351,10 @@ class RocksDbStore final : public Store {
       } else if (view.corrupt) {
         result = DataLoss("the stored record of this key is corrupt");
       }
-      if (view.pending) {
-        AnswerAfter<Result<RecordPtr>>(view.pending, std::move(result), std::move(done));
-      } else {
-        answer = std::move(result);
-      }
+      reply.Answer(std::move(result), view.pending);
     }
     wakeup.Run();
-    if (answer) done(std::move(*answer));
+    reply.Send();
   }
 
   void Delete(std::string key, Callback<Status> done) override {
@@ -346,27 +362,24 @@ class RocksDbStore final : public Store {
     const int64_t now = clock_->NowMs();
     Stripe& stripe = StripeFor(key);
     Wakeup wakeup;
-    std::optional<Status> answer;
+    Reply<Status> reply(std::move(done));
     CommitPtr rejected;
     {
       std::lock_guard lock(stripe.mutex);
       const View view = Read(stripe, key, now, wakeup);
       if (!view.error.ok()) {
-        answer = view.error;
+        reply.Answer(view.error, nullptr);
       } else if (view.record || view.corrupt) {
         auto commit = NewCommit(key, nullptr, Wake::kGone, sync_results_, view.pending,
-                                [done = std::move(done)](const Status& s) { done(s); });
+                                [done = reply.TakeDone()](const Status& s) { done(s); });
         if (!Queue(stripe, commit)) rejected = std::move(commit);
-      } else if (view.pending) {
-        AnswerAfter<Status>(view.pending, NotFound("no record for this key"),
-                            std::move(done));
       } else {
-        answer = NotFound("no record for this key");
+        reply.Answer(NotFound("no record for this key"), view.pending);
       }
     }
     wakeup.Run();
     if (rejected) rejected->done(Unavailable(std::string(kClosed)));
-    if (answer) done(std::move(*answer));
+    reply.Send();
   }
 
   void Sweep(size_t limit, Callback<Result<size_t>> done) override {
@@ -381,38 +394,30 @@ class RocksDbStore final : public Store {
     const size_t index = StripeIndex(key);
     Stripe& stripe = stripes_[index];
     Wakeup wakeup;
-    std::optional<Result<RecordPtr>> answer;
+    Reply<Result<RecordPtr>> reply(std::move(done));
     uint64_t waiter_id = 0;
     {
       std::lock_guard lock(stripe.mutex);
       const View view = Read(stripe, key, now, wakeup);
-      Result<RecordPtr> result = NotFound("no record for this key");
       if (!view.error.ok()) {
-        result = view.error;
-      } else if (view.record && view.record->state == RecordState::kCompleted) {
-        result = view.record;
-      } else if (view.record && timeout.count() <= 0) {
-        result = DeadlineExceeded("the operation is still in flight");
-      } else if (view.record) {
+        reply.Answer(view.error, nullptr);
+      } else if (!view.record) {
+        reply.Answer(NotFound("no record for this key"), view.pending);
+      } else if (view.record->state == RecordState::kCompleted) {
+        reply.Answer(view.record, view.pending);
+      } else if (timeout.count() <= 0) {
+        reply.Answer(DeadlineExceeded("the operation is still in flight"), view.pending);
+      } else {
         waiter_id = next_waiter_id_.fetch_add(1, std::memory_order_relaxed);
-        stripe.waiters[key].push_back(Waiter{waiter_id, std::move(done)});
-      }
-      if (waiter_id == 0) {
-        if (view.pending) {
-          AnswerAfter<Result<RecordPtr>>(view.pending, std::move(result),
-                                         std::move(done));
-        } else {
-          answer = std::move(result);
-        }
+        stripe.waiters[key].push_back(Waiter{waiter_id, reply.TakeDone()});
       }
     }
     wakeup.Run();
     if (waiter_id != 0) {
-      timer_.Schedule(std::chrono::steady_clock::now() + timeout, index,
-                      std::move(key), waiter_id);
-    } else if (answer) {
-      done(std::move(*answer));
+      timer_.Schedule(std::chrono::steady_clock::now() + timeout, index, std::move(key),
+                      waiter_id);
     }
+    reply.Send();
   }
 
   void Ping(Callback<Status> done) override { done(committer_.health()); }
@@ -452,9 +457,10 @@ class RocksDbStore final : public Store {
       }
       problem = DataLoss("the record names another key");
     }
-    spdlog::warn("rocksdb store: the record of key \"{}\" is corrupt ({}); "
-                 "treated as absent",
-                 LogKey(key), problem.ToString());
+    spdlog::warn(
+        "rocksdb store: the record of key \"{}\" is corrupt ({}); "
+        "treated as absent",
+        LogKey(key), problem.ToString());
     return nullptr;
   }
 
@@ -492,7 +498,8 @@ class RocksDbStore final : public Store {
   // it is gone. Caller holds the stripe lock.
   View Read(Stripe& stripe, const std::string& key, int64_t now, Wakeup& wakeup) {
     View view;
-    if (auto it = stripe.pending.find(key); it != stripe.pending.end()) {
+    auto it = stripe.pending.empty() ? stripe.pending.end() : stripe.pending.find(key);
+    if (it != stripe.pending.end()) {
       view.pending = it->second;
       view.record = it->second->record;
     } else {
@@ -554,30 +561,26 @@ class RocksDbStore final : public Store {
     const int64_t now = clock_->NowMs();
     Stripe& stripe = StripeFor(key);
     Wakeup wakeup;
-    std::optional<T> answer;
+    Reply<T> reply(std::move(done));
     CommitPtr rejected;
     {
       std::lock_guard lock(stripe.mutex);
       const View view = Read(stripe, key, now, wakeup);
       Status status = view.error.ok() ? CheckOwner(view, owner) : view.error;
       if (!status.ok()) {
-        if (view.pending) {
-          AnswerAfter<T>(view.pending, T(std::move(status)), std::move(done));
-        } else {
-          answer.emplace(std::move(status));
-        }
+        reply.Answer(T(std::move(status)), view.pending);
       } else {
         RecordPtr record = change(*view.record, now);
-        auto commit = NewCommit(
-            key, record, wake, sync, view.pending,
-            [record, answer_of = std::move(answer_of), done = std::move(done)](
-                const Status& s) { done(s.ok() ? answer_of(record) : T(s)); });
+        auto commit =
+            NewCommit(key, record, wake, sync, view.pending,
+                      [record, answer_of = std::move(answer_of), done = reply.TakeDone()](
+                          const Status& s) { done(s.ok() ? answer_of(record) : T(s)); });
         if (!Queue(stripe, commit)) rejected = std::move(commit);
       }
     }
     wakeup.Run();
     if (rejected) rejected->done(Unavailable(std::string(kClosed)));
-    if (answer) done(std::move(*answer));
+    reply.Send();
   }
 
   // Runs on the committer's threads for finished writes (durable or
@@ -756,19 +759,27 @@ CommitStats GetCommitStats(Store& store) {
 }
 
 void PauseCommitsForTesting(Store& store, bool paused) {
-  if (RocksDbStore* rocks = AsRocksDb(store)) rocks->committer().SetPausedForTesting(paused);
+  if (RocksDbStore* rocks = AsRocksDb(store)) {
+    rocks->committer().SetPausedForTesting(paused);
+  }
 }
 
 void PauseSyncsForTesting(Store& store, bool paused) {
-  if (RocksDbStore* rocks = AsRocksDb(store)) rocks->committer().SetSyncsPausedForTesting(paused);
+  if (RocksDbStore* rocks = AsRocksDb(store)) {
+    rocks->committer().SetSyncsPausedForTesting(paused);
+  }
 }
 
 void FailNextBatchesForTesting(Store& store, int count) {
-  if (RocksDbStore* rocks = AsRocksDb(store)) rocks->committer().FailNextWritesForTesting(count);
+  if (RocksDbStore* rocks = AsRocksDb(store)) {
+    rocks->committer().FailNextWritesForTesting(count);
+  }
 }
 
 void FailNextSyncsForTesting(Store& store, int count) {
-  if (RocksDbStore* rocks = AsRocksDb(store)) rocks->committer().FailNextSyncsForTesting(count);
+  if (RocksDbStore* rocks = AsRocksDb(store)) {
+    rocks->committer().FailNextSyncsForTesting(count);
+  }
 }
 
 Status CompactForTesting(Store& store) {

@@ -1,8 +1,8 @@
 // Hooks into the RocksDB store for its own tests and benchmarks: commit
 // counters (group commit is measured by commits per batch and per sync, not
 // by timing), switches that hold the writes or the syncs, a way to fail
-// writes and syncs as a broken disk would, and a manual compaction. Not part of the public API. Each
-// takes a store made by NewRocksDbStore; for any other store they do
+// writes and syncs as a broken disk would, and a manual compaction. Not part of the
+// public API. Each takes a store made by NewRocksDbStore; for any other store they do
 // nothing (and report zero counters). Thread-safe.
 #pragma once
 

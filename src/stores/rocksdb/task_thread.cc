@@ -4,8 +4,7 @@
 
 namespace idem::rocksdb_store {
 
-TaskThread::TaskThread(std::chrono::milliseconds interval,
-                       std::function<void()> periodic)
+TaskThread::TaskThread(std::chrono::milliseconds interval, std::function<void()> periodic)
     : interval_(interval), periodic_(std::move(periodic)), thread_([this] { Loop(); }) {}
 
 TaskThread::~TaskThread() { Stop(); }
