@@ -14,13 +14,15 @@ const ExecutionLog::Shard& ExecutionLog::ShardFor(std::string_view key) const {
 }
 
 void ExecutionLog::Record(std::optional<std::string_view> key,
-                          const RequestSnapshot& snapshot) {
+                          const RequestSnapshot& snapshot, Execution execution) {
   total_.fetch_add(1, std::memory_order_relaxed);
   if (key) {
     Shard& shard = ShardFor(*key);
     std::lock_guard lock(shard.mu);
     std::string owned(*key);
     ++shard.counts[owned];
+    std::vector<Execution>& executions = shard.executions[owned];
+    if (executions.size() < kExecutionsPerKey) executions.push_back(execution);
     Snapshot& slot = shard.snapshots[owned];
     slot.seq = shard.next_seq++;
     // assign() reuses the strings' capacity when the key was seen before.
@@ -53,6 +55,14 @@ uint64_t ExecutionLog::CountFor(std::string_view key) const {
   return it == shard.counts.end() ? 0 : it->second;
 }
 
+std::vector<ExecutionLog::Execution> ExecutionLog::ExecutionsFor(
+    std::string_view key) const {
+  const Shard& shard = ShardFor(key);
+  std::lock_guard lock(shard.mu);
+  auto it = shard.executions.find(std::string(key));
+  return it == shard.executions.end() ? std::vector<Execution>() : it->second;
+}
+
 std::optional<RequestSnapshot> ExecutionLog::LastFor(std::string_view key) const {
   const Shard& shard = ShardFor(key);
   std::lock_guard lock(shard.mu);
@@ -71,6 +81,7 @@ void ExecutionLog::Reset() {
     std::lock_guard lock(shard.mu);
     // Swapping with empty maps gives their memory back, unlike clear().
     std::unordered_map<std::string, uint64_t>().swap(shard.counts);
+    std::unordered_map<std::string, std::vector<Execution>>().swap(shard.executions);
     std::unordered_map<std::string, Snapshot>().swap(shard.snapshots);
     std::deque<std::pair<std::string, uint64_t>>().swap(shard.order);
   }
@@ -110,6 +121,14 @@ std::string NormalizeKey(std::string_view header_value) {
     }
   }
   return out;
+}
+
+std::string ExecutionsJson(const std::vector<ExecutionLog::Execution>& executions) {
+  boost::json::array out;
+  for (const auto& e : executions) {
+    out.push_back(boost::json::object{{"execution", e.serial}, {"fence", e.fence}});
+  }
+  return boost::json::serialize(out);
 }
 
 std::string SnapshotJson(const RequestSnapshot& snapshot) {

@@ -17,6 +17,7 @@
 #include <string>
 #include <string_view>
 #include <unordered_map>
+#include <vector>
 
 namespace idem::demo {
 
@@ -34,12 +35,24 @@ class ExecutionLog {
   static constexpr size_t kShards = 16;
   static constexpr size_t kLastPerShard = 256;
 
+  // One execution of a keyed request: its serial number (the "execution"
+  // of the response body) and its Idempotency-Fence (0 when it had none).
+  struct Execution {
+    uint64_t serial = 0;
+    uint64_t fence = 0;
+  };
+  // Executions kept per key for ExecutionsFor (the count goes on).
+  static constexpr size_t kExecutionsPerKey = 64;
+
   // Records one execution. `key` is the normalized idempotency key, or
   // nullopt when the request carried none.
-  void Record(std::optional<std::string_view> key, const RequestSnapshot& snapshot);
+  void Record(std::optional<std::string_view> key, const RequestSnapshot& snapshot,
+              Execution execution);
 
   uint64_t Total() const { return total_.load(std::memory_order_relaxed); }
   uint64_t CountFor(std::string_view key) const;
+  // The first kExecutionsPerKey executions of `key`, in the order recorded.
+  std::vector<Execution> ExecutionsFor(std::string_view key) const;
 
   // The last request carrying `key`, or the last request overall.
   std::optional<RequestSnapshot> LastFor(std::string_view key) const;
@@ -56,6 +69,7 @@ class ExecutionLog {
   struct Shard {
     mutable std::mutex mu;
     std::unordered_map<std::string, uint64_t> counts;
+    std::unordered_map<std::string, std::vector<Execution>> executions;
     // At most kLastPerShard entries; `order` says which is oldest.
     std::unordered_map<std::string, Snapshot> snapshots;
     std::deque<std::pair<std::string, uint64_t>> order;
@@ -76,6 +90,9 @@ class ExecutionLog {
 // bare forms of a key count as one. Values that are not a valid quoted
 // string are returned trimmed but otherwise unchanged.
 std::string NormalizeKey(std::string_view header_value);
+
+// Executions as JSON: [{"execution":N,"fence":F},...].
+std::string ExecutionsJson(const std::vector<ExecutionLog::Execution>& executions);
 
 // A snapshot as JSON: {"method":..,"target":..,"headers":[[name,value],..],
 // "body_bytes":N}, headers in the order they arrived.

@@ -19,6 +19,9 @@
 // Test controls (not counted as executions):
 //   GET  /_count[?key=K]     executions with Idempotency-Key K, or in total
 //   GET  /_last[?key=K]      the headers of the last request with key K (or any)
+//   GET  /_executions?key=K  [{"execution":N,"fence":F},...]: each execution of K
+//                            (the "execution" of its response body, its
+//                            Idempotency-Fence or 0), in the order recorded
 //   POST /_reset             forget every count and snapshot
 #include <CLI/CLI.hpp>
 #include <charconv>

@@ -155,9 +155,12 @@ uint64_t Connection::RecordExecution(const Request& req) {
   snapshot_.body_bytes = req.body().size();
   auto key = req.find(shared_.options.key_header);
   if (key == req.end()) {
-    shared_.log.Record(std::nullopt, snapshot_);
+    shared_.log.Record(std::nullopt, snapshot_, ExecutionLog::Execution{});
   } else {
-    shared_.log.Record(NormalizeKey(View(key->value())), snapshot_);
+    ExecutionLog::Execution entry{execution, 0};
+    std::string_view fence = View(req["Idempotency-Fence"]);
+    std::from_chars(fence.data(), fence.data() + fence.size(), entry.fence);
+    shared_.log.Record(NormalizeKey(View(key->value())), snapshot_, entry);
   }
   if (shared_.options.verbose) {
     std::fprintf(stderr, "idem-demo-upstream: #%llu %s %s\n",
@@ -176,6 +179,15 @@ bool Connection::HandleControl(const Request& req, std::string_view path) {
     std::string body;
     AppendNumber(body, count);
     Respond(req, 200, kJson, body);
+    return true;
+  }
+  if (path == "/_executions") {
+    auto key = QueryParam(target, "key");
+    if (!key) {
+      Respond(req, 400, kJson, R"({"error":"missing ?key="})");
+    } else {
+      Respond(req, 200, kJson, ExecutionsJson(shared_.log.ExecutionsFor(*key)));
+    }
     return true;
   }
   if (path == "/_last") {
@@ -384,6 +396,12 @@ int RunUpstream(const UpstreamOptions& options) {
     return 1;
   }
   tcp::endpoint bound = acceptor.local_endpoint();
+  // Signals are caught before the port file tells anyone we are up: a
+  // SIGTERM right after it must stop us cleanly, not kill us.
+  asio::signal_set signals(*contexts[0], SIGINT, SIGTERM);
+  signals.async_wait([&](const boost::system::error_code&, int) {
+    for (auto& context : contexts) context->stop();
+  });
   if (!options.port_file.empty() && !WritePortFile(options.port_file, bound)) {
     std::fprintf(stderr, "idem-demo-upstream: cannot write %s\n",
                  options.port_file.c_str());
@@ -393,10 +411,6 @@ int RunUpstream(const UpstreamOptions& options) {
                bound.address().to_string().c_str(), static_cast<unsigned>(bound.port()),
                threads);
 
-  asio::signal_set signals(*contexts[0], SIGINT, SIGTERM);
-  signals.async_wait([&](const boost::system::error_code&, int) {
-    for (auto& context : contexts) context->stop();
-  });
   asio::co_spawn(*contexts[0], Accept(acceptor, contexts, shared), asio::detached);
 
   std::vector<asio::executor_work_guard<asio::io_context::executor_type>> guards;

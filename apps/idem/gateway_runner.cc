@@ -8,6 +8,8 @@
 #include <utility>
 
 #include "gateway/logging.h"
+#include "idem/deadline_store.h"
+#include "idem/encrypting_store.h"
 #include "idem/open_store.h"
 
 namespace idem::cli {
@@ -34,11 +36,31 @@ Status WritePortFile(const std::string& path, const gateway::BoundAddresses& add
   return Status::Ok();
 }
 
+bool UsesTenants(const gateway::GatewayConfig& config) {
+  if (!config.idempotency.tenant_headers.empty()) return true;
+  for (const gateway::RouteConfig& route : config.routes) {
+    if (!route.idempotency.tenant_headers.empty()) return true;
+  }
+  return false;
+}
+
 }  // namespace
 
 int RunGateway(GatewayRun run) {
   Status logging = gateway::SetUpLogging(run.config.server.log_level);
   if (!logging.ok()) return Fail("server.log_level: " + logging.message());
+  Status secrets = gateway::LoadSecrets(run.config);
+  if (!secrets.ok()) return Fail(secrets.message());
+  if (run.config.secrets.tenant_secret.empty() && UsesTenants(run.config)) {
+    spdlog::warn(
+        "tenant ids are unkeyed SHA-256 hashes of the credential headers; set "
+        "server.tenant_secret_file (or _env) so that stored keys cannot be matched "
+        "against guessed credentials");
+  }
+  if (run.config.store.uri.rfind("fault:", 0) == 0) {
+    spdlog::warn("!!! store.uri is a fault: store: operations FAIL ON PURPOSE. This is a "
+                 "testing tool; never use it in production. !!!");
+  }
 
   if (!run.store) {
     StoreOpenOptions options;
@@ -50,6 +72,14 @@ int RunGateway(GatewayRun run) {
     }
     run.store = std::move(store).value();
   }
+  if (run.config.secrets.encryption) {
+    spdlog::info("stored responses are encrypted (AES-256-GCM, active key \"{}\", {} key(s))",
+                 run.config.secrets.encryption->active_id,
+                 run.config.secrets.encryption->keys.size());
+    run.store = NewEncryptingStore(std::move(run.store), *run.config.secrets.encryption);
+  }
+  // Outermost, so no store call (encryption included) outlasts it.
+  run.store = NewDeadlineStore(std::move(run.store), run.config.store.operation_timeout);
 
   Result<std::unique_ptr<gateway::Server>> server =
       gateway::Server::Create(std::move(run.config), std::move(run.store));

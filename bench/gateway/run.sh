@@ -1,350 +1,212 @@
 #!/usr/bin/env bash
-# The gateway benchmark of `make bench` (issue 3, "Performance").
+# The HTTP part of `make bench`: every system on loopback in front of the
+# same idem-demo-upstream, loaded by wrk (bench/gateway/load.lua), for a
+# bounded time per cell. Writes one line per measured round to
+# OUT_DIR/http-rounds.tsv and the run's settings to OUT_DIR/http-meta.sh;
+# bench/report.sh turns them into docs/benchmarks.md.
 #
-# wrk POSTs JSON to /payments with unique keys and with replayed keys
-# against three targets on loopback, all in front of the same
-# idem-demo-upstream:
-#   direct  the upstream itself
-#   nginx   nginx as a plain keep-alive reverse proxy (the cost of one hop)
-#   idem    `idem serve --store memory:`, access log off
-# and writes a Markdown table (throughput, p50, p99, ratio to nginx, p99
-# added over direct) to stdout and to the --out file (scripts/bench merges it
-# into docs/benchmarks.md).
+#   bench/gateway/run.sh --build BUILD_DIR --out-dir DIR [--quick]
 #
-# Fairness: the upstream, nginx and idem each get the same number of threads
-# (--threads, default 1: one upstream io thread, one nginx worker, idem
-# threads = 1), wrk runs 1 thread with 32 connections, nothing is pinned.
+# Systems: direct (the upstream alone), nginx (plain keep-alive reverse
+# proxy), idem serve with the memory, RocksDB, Redis and PostgreSQL stores,
+# and three Node.js peers (bench/peers/) that forward to the same upstream:
+# the seeds' Express + ioredis middleware, @node-idempotency/core (Redis) on
+# Node's http server, express-idempotency (Redis data adapter).
 #
-#   bench/gateway/run.sh [--quick] [--idem PATH] [--upstream-bin PATH]
-#                        [--duration S] [--rounds N] [--connections N]
-#                        [--threads N] [--out FILE]
+# Groups (every cell: rounds × duration, systems interleaved per round):
+#   systems      every system × {unique, replay, mix, nokey}, 32 connections, 100 B
+#   connections  nginx, idem-memory, best peer × {unique, replay} × {1, 256} connections
+#   body         nginx, idem-memory, best peer × {unique, replay} × {10 KiB, 512 KiB}
+#   threads      idem-memory with 1, 2, 4 io threads × {unique, replay}, nginx
+#                with 1, 2, 4 workers × unique, against an upstream with one
+#                thread per core
+# --quick: one round per cell (2 s in the systems group, 1 s in the sweeps)
+# and only unique keys in the sweeps.
 #
-# Default: 3 rounds of 10 s per cell (targets interleaved, the median round
-# reported) after a 2 s warm-up; --quick: 1 round of 3 s after 1 s.
-#
-# Needs wrk, nginx and curl (scripts/bootstrap --bench installs them). Starts
-# everything it measures on 127.0.0.1 only and stops it on exit.
+# Fairness: one io thread for the upstream, one nginx worker, idem
+# `threads = 1`, one Node.js process per peer, one Redis; wrk 1 thread.
 set -euo pipefail
 
-original_args="$*"
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-root=$(cd "$here/../.." && pwd)
-idem="$root/build/bin/idem"
-upstream_bin="$root/build/bin/idem-demo-upstream"
-out="$(mktemp -d)/gateway.md"
-duration=10
-warmup=2
-connections=32
-threads=1
-replay_keys=16
-rounds=3
+bench_dir=$(cd "$here/.." && pwd)
+build=""
+out_dir=""
 quick=0
-
-usage() { sed -n '2,/^set -euo/p' "${BASH_SOURCE[0]}" | grep '^#' | sed 's/^# \{0,1\}//'; }
-
 while [[ $# -gt 0 ]]; do
   case "$1" in
-    --quick) quick=1; duration=3; warmup=1; rounds=1 ;;
-    --rounds) rounds="$2"; shift ;;
-    --idem) idem="$2"; shift ;;
-    --upstream-bin) upstream_bin="$2"; shift ;;
-    --duration) duration="$2"; shift ;;
-    --connections) connections="$2"; shift ;;
-    --threads) threads="$2"; shift ;;
-    --out) out="$2"; shift ;;
-    -h|--help) usage; exit 0 ;;
-    *) echo "run.sh: unknown argument $1" >&2; usage >&2; exit 2 ;;
+    --build) build=$(cd "$2" && pwd); shift ;;
+    --out-dir) out_dir="$2"; shift ;;
+    --quick) quick=1 ;;
+    *) echo "run.sh: unknown argument $1" >&2; exit 2 ;;
   esac
   shift
 done
-
-for tool in wrk nginx curl; do
-  if ! command -v "$tool" >/dev/null 2>&1 && [[ ! -x "/usr/sbin/$tool" ]]; then
-    echo "run.sh: $tool is missing; install it with scripts/bootstrap --bench" >&2
-    exit 1
-  fi
+[[ -n "$build" && -n "$out_dir" ]] || { echo "usage: run.sh --build DIR --out-dir DIR [--quick]" >&2; exit 2; }
+idem="$build/bin/idem"
+upstream_bin="$build/bin/idem-demo-upstream"
+for bin in "$idem" "$upstream_bin"; do [[ -x "$bin" ]] || { echo "run.sh: $bin is not built" >&2; exit 1; }; done
+for tool in wrk curl node redis-server redis-cli; do
+  command -v "$tool" >/dev/null || { echo "run.sh: $tool is missing (scripts/bootstrap --bench)" >&2; exit 1; }
 done
-nginx_bin=$(command -v nginx || echo /usr/sbin/nginx)
-for bin in "$idem" "$upstream_bin"; do
-  [[ -x "$bin" ]] || { echo "run.sh: $bin is not built (cmake --build build)" >&2; exit 1; }
-done
+[[ -d "$bench_dir/peers/node_modules" ]] || { echo "run.sh: run npm ci in bench/peers first" >&2; exit 1; }
 
-load_before=$(cut -d' ' -f1-3 /proc/loadavg)
-tmp=$(mktemp -d "${TMPDIR:-/tmp}/idem-bench-gateway.XXXXXX")
-pids=()
+if [[ $quick -eq 1 ]]; then
+  rounds=1 duration=2 sweep_duration=1 warmup=0 sweep_workloads="unique" threads_list="1 2"
+else
+  rounds=3 duration=3 sweep_duration=3 warmup=1 sweep_workloads="unique replay" threads_list="1 2 4"
+fi
+replay_keys=16
+connections=32
+
+tmp=$(mktemp -d "${TMPDIR:-/tmp}/idem-bench-http.XXXXXX")
+# shellcheck source=../lib.sh
+source "$bench_dir/lib.sh"
 failed=1
-
 cleanup() {
-  local pid
-  for pid in "${pids[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
-  for pid in "${pids[@]}"; do
-    for _ in $(seq 1 50); do
-      kill -0 "$pid" 2>/dev/null || break
-      sleep 0.1
-    done
-    kill -KILL "$pid" 2>/dev/null || true
-    wait "$pid" 2>/dev/null || true
-  done
-  if [[ $failed -eq 1 ]]; then
-    echo "run.sh: failed; logs kept in $tmp" >&2
-  else
-    rm -rf "$tmp"
-  fi
+  stop_all
+  remove_postgres_dir
+  if [[ $failed -eq 1 ]]; then echo "run.sh: failed; logs kept in $tmp" >&2; else rm -rf "$tmp"; fi
 }
 trap cleanup EXIT
 
-log() { echo "[bench] $*" >&2; }
+mkdir -p "$out_dir"
+rounds_file="$out_dir/http-rounds.tsv"
+echo -e "group\tsystem\tworkload\tconnections\tbody\tthreads\tround\trps\tp50_us\tp99_us\tp999_us\tstatus_errors\tsocket_errors\texecutions\trequests" >"$rounds_file"
 
-# wait_port_file FILE NAME PID: prints the port of line "NAME=HOST:PORT".
-wait_port_file() {
-  local file=$1 name=$2 pid=$3 line
-  for _ in $(seq 1 200); do
-    line=$(grep -s "^$name=" "$file" || true)
-    if [[ -n "$line" ]]; then
-      echo "${line##*:}"
-      return 0
-    fi
-    kill -0 "$pid" 2>/dev/null || break
-    sleep 0.05
-  done
-  echo "run.sh: no '$name=' line in $file" >&2
-  return 1
-}
-
-# A loopback port nothing listens on (nginx needs a fixed port).
-free_port() {
-  local port
-  for _ in $(seq 1 100); do
-    port=$((20000 + RANDOM % 40000))
-    if ! (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
-      echo "$port"
-      return 0
-    fi
-  done
-  return 1
-}
-
-# wait_http URL: until it answers at all.
-wait_http() {
-  for _ in $(seq 1 200); do
-    curl -s -o /dev/null --max-time 1 "$1" && return 0
-    sleep 0.05
-  done
-  echo "run.sh: $1 does not answer" >&2
-  return 1
-}
-
-body='{"amount":1000,"currency":"eur"}'
-
-# ---- the upstream
-"$upstream_bin" --listen 127.0.0.1:0 --port-file "$tmp/upstream.port" \
-  --threads "$threads" >"$tmp/upstream.log" 2>&1 &
-pids+=($!)
-upstream_port=$(wait_port_file "$tmp/upstream.port" listen "$!")
-upstream_url="http://127.0.0.1:$upstream_port"
-log "upstream on $upstream_url"
-
-# ---- nginx
-nginx_port=$(free_port)
-mkdir -p "$tmp/nginx"
-user_line=""
-if [[ $(id -u) -eq 0 ]]; then user_line="user root;"; fi
-temp_paths=""
-for module in client_body proxy fastcgi uwsgi scgi; do
-  directive="${module}_temp_path"
-  if [[ $module != client_body && $module != proxy ]] &&
-     "$nginx_bin" -V 2>&1 | grep -q -- "--without-http_${module}_module"; then
-    continue
-  fi
-  temp_paths+="  $directive $tmp/nginx/$module;"$'\n'
+# Request bodies: a JSON payment padded by a "note" field to the exact size.
+for size in 100 10240 524288; do
+  prefix='{"amount":1000,"currency":"eur","note":"'
+  pad=$((size - ${#prefix} - 2))
+  { printf '%s' "$prefix"; head -c "$pad" /dev/zero | tr '\0' 'x'; printf '"}'; } >"$tmp/body-$size.json"
 done
-cat >"$tmp/nginx/nginx.conf" <<EOF
-$user_line
-daemon off;
-master_process on;
-worker_processes $threads;
-pid $tmp/nginx/nginx.pid;
-error_log $tmp/nginx/error.log warn;
-events { worker_connections 4096; }
-http {
-  access_log off;
-$temp_paths
-  upstream demo_upstream {
-    server 127.0.0.1:$upstream_port;
-    keepalive 64;
-  }
-  server {
-    listen 127.0.0.1:$nginx_port;
-    location / {
-      proxy_pass http://demo_upstream;
-      proxy_http_version 1.1;
-      proxy_set_header Connection "";
-      proxy_set_header X-Forwarded-For \$proxy_add_x_forwarded_for;
-    }
-  }
-}
-EOF
-"$nginx_bin" -p "$tmp/nginx" -c "$tmp/nginx/nginx.conf" -e "$tmp/nginx/error.log" \
-  >"$tmp/nginx/stdout.log" 2>&1 &
-pids+=($!)
-wait_http "http://127.0.0.1:$nginx_port/_count"
-log "nginx on 127.0.0.1:$nginx_port"
 
-# ---- idem serve
-cat >"$tmp/idem.toml" <<EOF
-[server]
-threads = $threads
-access_log = false
-log_level = "warn"
-EOF
-"$idem" serve --config "$tmp/idem.toml" --listen 127.0.0.1:0 --admin-listen 127.0.0.1:0 \
-  --upstream "$upstream_url" --store memory: --port-file "$tmp/idem.port" \
-  >"$tmp/idem.log" 2>&1 &
-pids+=($!)
-idem_port=$(wait_port_file "$tmp/idem.port" listen "$!")
-wait_http "http://127.0.0.1:$idem_port/_count"
-log "idem on 127.0.0.1:$idem_port"
+declare -A url up_of threads_of
+start_upstream 1
+main_upstream=$upstream_port
+url[direct]="http://127.0.0.1:$main_upstream"
+start_nginx nginx 1 "$main_upstream"
+url[nginx]="http://127.0.0.1:$nginx_port"
+start_redis
+start_postgres
+start_idem idem-memory 1 memory: "$main_upstream"
+url[idem-memory]="http://127.0.0.1:$idem_port"
+start_idem idem-rocksdb 1 "rocksdb:$tmp/rocksdb" "$main_upstream"
+url[idem-rocksdb]="http://127.0.0.1:$idem_port"
+start_idem idem-redis 1 "redis://127.0.0.1:$redis_port" "$main_upstream"
+url[idem-redis]="http://127.0.0.1:$idem_port"
+start_idem idem-postgres 1 "$postgres_uri" "$main_upstream"
+url[idem-postgres]="http://127.0.0.1:$idem_port"
+peers=(seeds-express node-idempotency express-idempotency)
+declare -A peer_script=([seeds-express]=seeds_express.js [node-idempotency]=node_idempotency.js
+                        [express-idempotency]=express_idempotency.js)
+for peer in "${peers[@]}"; do
+  start_peer "$peer" "${peer_script[$peer]}" "$main_upstream" "$redis_port"
+  url[$peer]="http://127.0.0.1:$peer_port"
+done
+systems=(direct nginx idem-memory idem-rocksdb idem-redis idem-postgres "${peers[@]}")
+for s in "${systems[@]}"; do up_of[$s]=$main_upstream; threads_of[$s]=1; done
+log "all systems up: ${systems[*]}"
 
-declare -A url=(
-  [direct]="http://127.0.0.1:$upstream_port"
-  [nginx]="http://127.0.0.1:$nginx_port"
-  [idem]="http://127.0.0.1:$idem_port"
-)
-targets=(direct nginx idem)
-workloads=(unique replay)
-
-upstream_count() { curl -s --max-time 5 "$upstream_url/_count"; }
-
-# to_ms VALUE: wrk's "410.00us" / "1.23ms" / "1.01s" in milliseconds.
-to_ms() {
-  awk -v v="$1" 'BEGIN {
-    n = v + 0
-    if (v ~ /us$/) n = n / 1000; else if (v ~ /ms$/) n = n; else if (v ~ /s$/) n = n * 1000
-    printf "%.3f", n }'
+preload() {  # preload SYSTEM RUN_ID BODY_FILE: executes the replay keys once
+  local i
+  for i in $(seq 1 "$replay_keys"); do
+    curl -s -o /dev/null --max-time 10 -X POST "${url[$1]}/payments" \
+      -H 'Content-Type: application/json' -H "Idempotency-Key: \"bench-replay-$2-$i\"" \
+      --data-binary "@$3"
+  done
 }
 
-# run_wrk TARGET WORKLOAD SECONDS RUN_ID OUTFILE
-run_wrk() {
-  local target=$1 workload=$2 seconds=$3 run_id=$4 file=$5
-  wrk -t1 -c"$connections" -d"${seconds}s" --latency --timeout 5s \
-    -s "$here/$workload.lua" "${url[$target]}" -- "$run_id" "$replay_keys" >"$file" 2>&1
+# wrk_once SYSTEM WORKLOAD CONNS BODY_FILE SECONDS RUN_ID: prints the RESULT line.
+wrk_once() {
+  wrk -t1 -c"$3" -d"${5}s" --timeout 5s -s "$here/load.lua" "${url[$1]}" -- \
+    "$2" "$6" "$4" "$replay_keys" 2>&1 | awk '/^RESULT / { $1 = ""; print substr($0, 2) }'
 }
 
-# One cell is measured `rounds` times, the targets interleaved, and the
-# round with the median throughput is reported: on a shared machine this
-# keeps one noisy interval from deciding a ratio.
-declare -A rps p50 p99 non2xx executions
 nonce="$$-$RANDOM"
-for workload in "${workloads[@]}"; do
-  for target in "${targets[@]}"; do
-    run_id="$workload-$target-$nonce"
-    if [[ $workload == replay ]]; then
-      for i in $(seq 1 "$replay_keys"); do
-        curl -s -o /dev/null --max-time 5 -X POST "${url[$target]}/payments" \
-          -H 'Content-Type: application/json' \
-          -H "Idempotency-Key: \"bench-replay-$run_id-$i\"" -d "$body"
+# run_group GROUP CONNS BODY SECONDS "WORKLOADS" SYSTEM...
+run_group() {
+  local group=$1 conns=$2 body=$3 seconds=$4 workloads=$5
+  shift 5
+  local systems_here=("$@") workload system round run_id result
+  local body_file="$tmp/body-$body.json"
+  for workload in $workloads; do
+    # Every workload starts from an empty Redis (the peers' and idem's keys).
+    redis-cli -h 127.0.0.1 -p "$redis_port" flushall >/dev/null
+    for system in "${systems_here[@]}"; do
+      run_id="$group-$workload-$conns-$body-$system-$nonce"
+      if [[ $workload == replay ]]; then preload "$system" "$run_id" "$body_file"; fi
+      if [[ $warmup -gt 0 ]]; then
+        wrk_once "$system" "$workload" "$conns" "$body_file" "$warmup" "$run_id-w" >/dev/null
+      fi
+    done
+    for round in $(seq 1 "$rounds"); do
+      for system in "${systems_here[@]}"; do
+        run_id="$group-$workload-$conns-$body-$system-$nonce"
+        # Unique keys never repeat across rounds; replays reuse the preloaded keys.
+        if [[ $workload != replay ]]; then run_id="$run_id-r$round"; fi
+        curl -s -o /dev/null --max-time 5 -X POST "http://127.0.0.1:${up_of[$system]}/_reset"
+        result=$(wrk_once "$system" "$workload" "$conns" "$body_file" "$seconds" "$run_id")
+        [[ -n "$result" ]] || die "wrk gave no result for $system $workload"
+        local executions
+        executions=$(curl -s --max-time 5 "http://127.0.0.1:${up_of[$system]}/_count")
+        read -r requests micros p50 p99 p999 status_errors socket_errors <<<"$result"
+        local rps
+        rps=$(awk -v r="$requests" -v d="$micros" 'BEGIN { printf "%.0f", r * 1e6 / d }')
+        echo -e "$group\t$system\t$workload\t$conns\t$body\t${threads_of[$system]}\t$round\t$rps\t$p50\t$p99\t$p999\t$status_errors\t$socket_errors\t$executions\t$requests" >>"$rounds_file"
+        log "$group r$round $workload c$conns b$body $system: $rps req/s p50 ${p50}us p99 ${p99}us p99.9 ${p999}us non-2xx $status_errors"
       done
-    fi
-    log "$workload -> $target: warm-up ${warmup}s"
-    # Replays reuse the pre-executed keys; unique keys never repeat.
-    warmup_id="$run_id"
-    [[ $workload == unique ]] && warmup_id="$run_id-w"
-    run_wrk "$target" "$workload" "$warmup" "$warmup_id" "$tmp/warmup-$workload-$target.txt"
-  done
-done
-for round in $(seq 1 "$rounds"); do
-  for workload in "${workloads[@]}"; do
-    for target in "${targets[@]}"; do
-      run_id="$workload-$target-$nonce"
-      measure_id="$run_id"
-      [[ $workload == unique ]] && measure_id="$run_id-m$round"
-      key="$workload/$target/$round"
-      file="$tmp/wrk-$workload-$target-$round.txt"
-      # A reset also frees the upstream's per-key counts between runs.
-      curl -s -o /dev/null --max-time 5 -X POST "$upstream_url/_reset"
-      run_wrk "$target" "$workload" "$duration" "$measure_id" "$file"
-      after=$(upstream_count)
-      rps[$key]=$(awk '/^Requests\/sec:/ { printf "%.0f", $2 }' "$file")
-      p50[$key]=$(to_ms "$(awk '$1 == "50%" { print $2 }' "$file")")
-      p99[$key]=$(to_ms "$(awk '$1 == "99%" { print $2 }' "$file")")
-      non2xx[$key]=$(awk '/Non-2xx or 3xx responses:/ { print $5 }' "$file")
-      non2xx[$key]=${non2xx[$key]:-0}
-      executions[$key]=$after
-      log "round $round/$rounds $workload -> $target: ${rps[$key]} req/s," \
-          "p50 ${p50[$key]} ms, p99 ${p99[$key]} ms"
     done
   done
-done
-# The median round of each cell becomes the cell.
-for workload in "${workloads[@]}"; do
-  for target in "${targets[@]}"; do
-    median=$(for round in $(seq 1 "$rounds"); do
-               echo "${rps[$workload/$target/$round]} $round"
-             done | sort -n | awk -v n="$rounds" 'NR == int((n + 1) / 2) { print $2 }')
-    from="$workload/$target/$median" key="$workload/$target"
-    rps[$key]=${rps[$from]} p50[$key]=${p50[$from]} p99[$key]=${p99[$from]}
-    non2xx[$key]=${non2xx[$from]} executions[$key]=${executions[$from]}
-  done
-done
-
-# ---- report
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "n/a" }'; }
-minus() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%+.3f", a - b }'; }
-verdict() {  # verdict VALUE OP LIMIT
-  awk -v v="$1" -v op="$2" -v l="$3" 'BEGIN {
-    ok = (op == ">=") ? (v >= l) : (v <= l)
-    print ok ? "met" : "not met" }'
 }
 
-cpu=$(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo)
-mem=$(awk '/^MemTotal/ { printf "%.1f GiB", $2 / 1048576 }' /proc/meminfo)
-nginx_version=$("$nginx_bin" -v 2>&1 | sed 's/.*nginx\///')
-wrk_version=$( (wrk --version 2>&1 || true) | head -1 | awk '{ print $2 }')
-command_line="bench/gateway/run.sh${original_args:+ $original_args}"
+run_group systems "$connections" 100 "$duration" "unique replay mix nokey" "${systems[@]}"
 
-report=$(
-  echo "## Gateway: idem serve against nginx and the bare upstream"
-  echo
-  echo "Measured $(date -u +%Y-%m-%d) on $(nproc) cores ($cpu), $mem, Linux $(uname -r);"
-  echo "nginx $nginx_version, wrk $wrk_version. Command: \`$command_line\`."
-  echo
-  echo "Every target sits in front of the same \`idem-demo-upstream\` (POST /payments,"
-  echo "a small JSON body). Upstream $threads io thread(s), nginx $threads worker(s),"
-  echo "idem \`threads = $threads\` with \`--store memory:\` and the access log off;"
-  echo "wrk 1 thread, $connections connections; each cell is the median of $rounds"
-  echo "round(s) of ${duration} s (targets interleaved) after a ${warmup} s warm-up;"
-  echo "nothing pinned, so all processes share the cores (load average before the"
-  echo "run: $load_before). *unique*: every"
-  echo "request has a new Idempotency-Key; *replay*: $replay_keys keys executed once before"
-  echo "the run, then repeated (idem answers from its store; direct and nginx execute"
-  echo "every request)."
-  echo
-  echo "| workload | target | req/s | p50 ms | p99 ms | × nginx | p99 added over direct, ms | upstream executions | non-2xx |"
-  echo "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
-  for workload in "${workloads[@]}"; do
-    for target in "${targets[@]}"; do
-      key="$workload/$target"
-      echo "| $workload | $target | ${rps[$key]} | ${p50[$key]} | ${p99[$key]}" \
-           "| $(ratio "${rps[$key]}" "${rps[$workload/nginx]}")" \
-           "| $(minus "${p99[$key]}" "${p99[$workload/direct]}")" \
-           "| ${executions[$key]} | ${non2xx[$key]} |"
-    done
-  done
-  echo
-  unique_ratio=$(ratio "${rps[unique/idem]}" "${rps[unique/nginx]}")
-  replay_ratio=$(ratio "${rps[replay/idem]}" "${rps[replay/nginx]}")
-  added=$(awk -v a="${p99[unique/idem]}" -v b="${p99[unique/direct]}" 'BEGIN { printf "%.3f", a - b }')
-  nginx_added=$(awk -v a="${p99[unique/nginx]}" -v b="${p99[unique/direct]}" 'BEGIN { printf "%.3f", a - b }')
-  echo "Goals (issue 3):"
-  echo
-  echo "- unique keys ≥ 0.9× nginx's throughput: ${unique_ratio}× — $(verdict "$unique_ratio" ">=" 0.9)"
-  echo "- replays ≥ 1.5× nginx's throughput: ${replay_ratio}× — $(verdict "$replay_ratio" ">=" 1.5)"
-  echo "- p99 added over the direct upstream ≤ 1 ms at $connections connections (unique keys):" \
-       "${added} ms — $(verdict "$added" "<=" 1) (nginx adds ${nginx_added} ms)"
-)
+# The best Node peer on unique keys (median of its rounds) joins the sweeps.
+best_peer="" best_rps=0
+for peer in "${peers[@]}"; do
+  rps=$(awk -F'\t' -v p="$peer" '$1 == "systems" && $3 == "unique" && $2 == p { print $8 }' "$rounds_file" |
+        sort -n | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] + 0 }')
+  if [[ $rps -gt $best_rps ]]; then best_peer=$peer best_rps=$rps; fi
+done
+[[ -n "$best_peer" ]] || best_peer=node-idempotency
+log "best peer on unique keys: $best_peer"
+for conns in 1 256; do
+  run_group connections "$conns" 100 "$sweep_duration" "$sweep_workloads" nginx idem-memory "$best_peer"
+done
+for body in 10240 524288; do
+  run_group body "$connections" "$body" "$sweep_duration" "$sweep_workloads" nginx idem-memory "$best_peer"
+done
 
-echo "$report"
-mkdir -p "$(dirname "$out")"
-printf '%s\n' "$report" >"$out"
-log "written to $out"
+# io threads: a separate upstream with one thread per core, so that it is
+# not the first thing to saturate.
+start_upstream "$(nproc)"
+wide_upstream=$upstream_port
+thread_systems=()
+for n in $threads_list; do
+  start_idem "idem-memory-t$n" "$n" memory: "$wide_upstream"
+  url[idem-memory-t$n]="http://127.0.0.1:$idem_port"
+  start_nginx "nginx-w$n" "$n" "$wide_upstream"
+  url[nginx-w$n]="http://127.0.0.1:$nginx_port"
+  up_of[idem-memory-t$n]=$wide_upstream up_of[nginx-w$n]=$wide_upstream
+  threads_of[idem-memory-t$n]=$n threads_of[nginx-w$n]=$n
+  thread_systems+=("idem-memory-t$n" "nginx-w$n")
+done
+run_group threads "$connections" 100 "$sweep_duration" "$sweep_workloads" "${thread_systems[@]}"
+
+{
+  echo "http_rounds=$rounds"
+  echo "http_duration=$duration"
+  echo "http_sweep_duration=$sweep_duration"
+  echo "http_warmup=$warmup"
+  echo "http_connections=$connections"
+  echo "http_replay_keys=$replay_keys"
+  echo "http_best_peer=$best_peer"
+  echo "http_threads_list=\"$threads_list\""
+  echo "nginx_version=\"$( (nginx -v 2>&1 || /usr/sbin/nginx -v 2>&1) | sed 's/.*nginx\///')\""
+  echo "wrk_version=\"$( (wrk --version 2>&1 || true) | head -1 | awk '{ print $2 }')\""
+  echo "node_version=\"$(node --version)\""
+  echo "redis_version=\"$(redis-server --version | sed 's/.*v=\([^ ]*\).*/\1/')\""
+  echo "postgres_version=\"$(ls /usr/lib/postgresql | sort -n | tail -1)\""
+} >"$out_dir/http-meta.sh"
 failed=0
+log "wrote $rounds_file"

@@ -20,6 +20,12 @@ struct MemoryStoreOptions {
   size_t shards = 64;
   // Clock that expiry is judged by. Default: the system clock.
   std::shared_ptr<Clock> clock;
+  // The most records held at once; 0: no limit. When it is reached, Begin
+  // of a new key fails with kResourceExhausted (existing keys, replays and
+  // completions go on): evicting a completed record would break its
+  // replay promise, refusing new keys keeps it. Expired records count until
+  // they are swept or looked up.
+  size_t max_records = 0;
 };
 
 std::shared_ptr<Store> NewMemoryStore(const MemoryStoreOptions& options = {});

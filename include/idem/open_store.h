@@ -5,6 +5,8 @@
 //   redis://[user:pass@]H:P[/db] one Redis server
 //   redis+cluster://H:P,H:P      a Redis Cluster
 //   postgresql://...             PostgreSQL (libpq connection URI)
+//   fault:RULES|URI              URI with injected faults, for tests
+//                                (idem/fault_store.h)
 // Thread-safe.
 #pragma once
 

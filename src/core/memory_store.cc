@@ -41,6 +41,7 @@ class MemoryStore final : public Store {
   explicit MemoryStore(const MemoryStoreOptions& options)
       : clock_(options.clock ? options.clock : SystemClock()),
         shards_(std::max<size_t>(1, options.shards)),
+        max_records_(options.max_records),
         timer_([this](size_t shard, const std::string& key, uint64_t id) {
           ExpireWaiter(shard, key, id);
         }) {}
@@ -65,10 +66,13 @@ class MemoryStore final : public Store {
     Shard& shard = ShardFor(request.key);
     BeginResult result;
     Wakeup wakeup;
+    bool full = false;
     {
       std::lock_guard lock(shard.mutex);
       auto it = LiveRecord(shard, request.key, now, wakeup);
-      if (it == shard.records.end()) {
+      if (it == shard.records.end() && !Admit()) {
+        full = true;
+      } else if (it == shard.records.end()) {
         auto record = std::make_shared<Record>();
         record->key = request.key;
         record->state = RecordState::kInFlight;
@@ -101,6 +105,9 @@ class MemoryStore final : public Store {
       }
     }
     wakeup.Run();
+    if (full) {
+      return done(ResourceExhausted("the memory store holds max_records records"));
+    }
     done(std::move(result));
   }
 
@@ -138,7 +145,7 @@ class MemoryStore final : public Store {
       auto it = LiveRecord(shard, key, now, wakeup);
       status = CheckOwner(shard, it, owner);
       if (status.ok()) {
-        shard.records.erase(it);
+        Erase(shard, it);
         shard.TakeWaiters(key, wakeup);
       }
     }
@@ -215,7 +222,7 @@ class MemoryStore final : public Store {
       if (it == shard.records.end()) {
         status = NotFound("no record for this key");
       } else {
-        shard.records.erase(it);
+        Erase(shard, it);
         shard.TakeWaiters(key, wakeup);
       }
     }
@@ -235,6 +242,7 @@ class MemoryStore final : public Store {
              it != shard.records.end() && removed < limit;) {
           if (it->second->IsExpired(now)) {
             shard.TakeWaiters(it->first, wakeup);
+            records_.fetch_sub(1, std::memory_order_relaxed);
             it = shard.records.erase(it);
             ++removed;
           } else {
@@ -296,15 +304,27 @@ class MemoryStore final : public Store {
 
   // The key's record if it is live; an expired one is dropped on the way
   // (its waiters learn that it is gone). Caller holds the shard lock.
-  static Iterator LiveRecord(Shard& shard, const std::string& key, int64_t now,
-                             Wakeup& wakeup) {
+  Iterator LiveRecord(Shard& shard, const std::string& key, int64_t now, Wakeup& wakeup) {
     auto it = shard.records.find(key);
     if (it != shard.records.end() && it->second->IsExpired(now)) {
       shard.TakeWaiters(key, wakeup);
-      shard.records.erase(it);
+      Erase(shard, it);
       return shard.records.end();
     }
     return it;
+  }
+
+  // Counts a new record in; false (counting nothing) when the store is full.
+  bool Admit() {
+    const size_t before = records_.fetch_add(1, std::memory_order_relaxed);
+    if (max_records_ == 0 || before < max_records_) return true;
+    records_.fetch_sub(1, std::memory_order_relaxed);
+    return false;
+  }
+
+  void Erase(Shard& shard, Iterator it) {
+    shard.records.erase(it);
+    records_.fetch_sub(1, std::memory_order_relaxed);
   }
 
   static Status CheckOwner(Shard& shard, Iterator it, const std::string& owner) {
@@ -340,6 +360,8 @@ class MemoryStore final : public Store {
 
   std::shared_ptr<Clock> clock_;
   std::vector<Shard> shards_;
+  const size_t max_records_;
+  std::atomic<size_t> records_{0};  // held in all shards
   std::atomic<uint64_t> next_waiter_id_{1};
   WaitTimer timer_;  // last: its thread stops before the shards go away
 };

@@ -1,5 +1,8 @@
 #include "gateway/admin_api.h"
 
+#include <openssl/crypto.h>
+#include <openssl/sha.h>
+
 #include <utility>
 
 #include "gateway/problem.h"
@@ -61,12 +64,35 @@ Result<std::string> PercentDecode(std::string_view text) {
 }
 
 AdminApi::AdminApi(Store& store, const Metrics& metrics,
-                   const std::atomic<bool>& draining)
-    : store_(store), metrics_(metrics), draining_(draining) {}
+                   const std::atomic<bool>& draining, std::string token)
+    : store_(store), metrics_(metrics), draining_(draining), token_(std::move(token)) {}
+
+bool AdminApi::Authorized(std::string_view authorization) const {
+  if (token_.empty()) return true;
+  constexpr std::string_view kScheme = "bearer ";
+  if (authorization.size() < kScheme.size()) return false;
+  for (size_t i = 0; i < kScheme.size(); ++i) {
+    const char c = authorization[i];
+    if ((c >= 'A' && c <= 'Z' ? static_cast<char>(c + 32) : c) != kScheme[i]) return false;
+  }
+  std::string_view presented = authorization.substr(kScheme.size());
+  while (!presented.empty() && presented.front() == ' ') presented.remove_prefix(1);
+  while (!presented.empty() && presented.back() == ' ') presented.remove_suffix(1);
+  // Digests of both, compared in constant time: neither the token's bytes
+  // nor its length leak through timing.
+  unsigned char want[SHA256_DIGEST_LENGTH];
+  unsigned char got[SHA256_DIGEST_LENGTH];
+  SHA256(reinterpret_cast<const unsigned char*>(token_.data()), token_.size(), want);
+  SHA256(reinterpret_cast<const unsigned char*>(presented.data()), presented.size(), got);
+  return CRYPTO_memcmp(want, got, sizeof want) == 0;
+}
 
 void AdminApi::Handle(std::string_view method, std::string_view target,
-                      Callback<StoredResponse> done) {
+                      std::string_view authorization, Callback<StoredResponse> done) {
   const std::string_view path = target.substr(0, target.find('?'));
+  if (path != "/healthz" && !Authorized(authorization)) {
+    return done(ProblemOf(ProblemType::kUnauthorized));
+  }
   const bool get = method == "GET" || method == "HEAD";
   if (path == "/healthz" || path == "/readyz" || path == "/metrics") {
     if (!get) return done(MethodNotAllowed("GET, HEAD"));

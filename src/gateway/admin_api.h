@@ -9,7 +9,9 @@
 //   DELETE /keys/<key>   purges the record (204; 404 if none)
 //
 // <key> is the percent-encoded scope key, "<tenant> <METHOD> <path> <key>"
-// (docs/http.md). Thread-safe; callbacks run on the store's completion
+// (docs/http.md). With a token configured, everything but /healthz needs
+// `Authorization: Bearer <token>` (401 problem+json otherwise; compared in
+// constant time). Thread-safe; callbacks run on the store's completion
 // thread (inline for the memory store).
 #pragma once
 
@@ -26,15 +28,21 @@ namespace idem::gateway {
 
 class AdminApi {
  public:
-  AdminApi(Store& store, const Metrics& metrics, const std::atomic<bool>& draining);
+  // `token` empty: no authorization is asked for.
+  AdminApi(Store& store, const Metrics& metrics, const std::atomic<bool>& draining,
+           std::string token = {});
 
+  // `authorization`: the request's Authorization header value ("" if none).
   void Handle(std::string_view method, std::string_view target,
-              Callback<StoredResponse> done);
+              std::string_view authorization, Callback<StoredResponse> done);
 
  private:
+  bool Authorized(std::string_view authorization) const;
+
   Store& store_;
   const Metrics& metrics_;
   const std::atomic<bool>& draining_;
+  const std::string token_;
 };
 
 // Percent-decodes `text` ('+' stays '+'); kInvalidArgument on a bad escape.

@@ -58,22 +58,55 @@ void CollectHeaders(const Fields& fields, std::vector<HeaderLine>& out) {
   }
 }
 
-// One Content-Length (no list), or chunked Transfer-Encoding alone: any
-// other framing can be read two ways, the root of request smuggling.
-bool FramingIsUnambiguous(const http::request_parser<http::empty_body>& parser) {
+// Why a request head is refused (empty when it is fine). Framing: one
+// Content-Length (no list), or one Transfer-Encoding that is exactly
+// "chunked" and no Content-Length; any other framing can be read two ways
+// (the root of request smuggling), and other codings would reach the
+// upstream undecoded. Host: exactly one in HTTP/1.1, at most one in 1.0
+// (RFC 9112 section 3.2). Target: origin-form, "*" for OPTIONS, or
+// absolute-form, which is rewritten to origin-form here so routes match the
+// path the upstream will see (an absolute-form target must not slip past a
+// route's require_key). Obs-fold needs no check: the parser replaces it with
+// a space before anything reads the value (RFC 9112 section 5.2).
+std::string_view CheckHead(http::request_parser<http::empty_body>& parser) {
   int lengths = 0;
+  int codings = 0;
+  int hosts = 0;
   bool list = false;
-  bool transfer_encoding = false;
-  for (const auto& field : parser.get()) {
+  bool chunked_only = true;
+  auto& request = parser.get();
+  for (const auto& field : request) {
     if (field.name() == http::field::content_length) {
       ++lengths;
       list = list || field.value().find(',') != beast::string_view::npos;
     } else if (field.name() == http::field::transfer_encoding) {
-      transfer_encoding = true;
+      ++codings;
+      chunked_only = chunked_only && beast::iequals(field.value(), "chunked");
+    } else if (field.name() == http::field::host) {
+      ++hosts;
     }
   }
-  if (lengths > 1 || list) return false;
-  return !transfer_encoding || (lengths == 0 && parser.chunked());
+  if (lengths > 1 || list || codings > 1 || (codings == 1 && (lengths > 0 || !chunked_only))) {
+    return "The request has conflicting or repeated Content-Length and "
+           "Transfer-Encoding fields, or a transfer coding other than chunked.";
+  }
+  if (hosts > 1 || (hosts == 0 && request.version() >= 11)) {
+    return "An HTTP/1.1 request needs exactly one Host field.";
+  }
+  const std::string_view target = request.target();
+  if (target.starts_with('/')) return {};
+  if (target == "*" && request.method() == http::verb::options) return {};
+  for (std::string_view scheme : {"http://", "https://"}) {
+    if (target.size() > scheme.size() &&
+        beast::iequals(target.substr(0, scheme.size()), scheme)) {
+      const size_t path = target.find_first_of("/?", scheme.size());
+      std::string origin_form(path == std::string_view::npos ? "" : target.substr(path));
+      if (!origin_form.starts_with('/')) origin_form.insert(0, "/");
+      request.target(origin_form);
+      return {};
+    }
+  }
+  return "The request target must be a path (origin-form) or an absolute URL.";
 }
 
 std::string_view PathOf(std::string_view target) {
@@ -275,10 +308,8 @@ asio::awaitable<bool> ClientSession::ServeRequest() {
     facts_.method.assign(request.method_string());
     facts_.path.assign(PathOf(request.target()));
   }
-  if (!FramingIsUnambiguous(parser)) {
-    co_await Reject(ProblemType::kMalformedRequest,
-                    "The request has conflicting or repeated Content-Length and "
-                    "Transfer-Encoding fields.");
+  if (const std::string_view refused = CheckHead(parser); !refused.empty()) {
+    co_await Reject(ProblemType::kMalformedRequest, std::string(refused));
     RecordRequest();
     co_return false;
   }

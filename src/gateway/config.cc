@@ -12,13 +12,17 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstdio>
+#include <cstdlib>
 #include <exception>
 #include <functional>
 #include <initializer_list>
 #include <limits>
 #include <string>
 #include <system_error>
+#include <tuple>
 #include <utility>
+
+#include "idem/fault_store.h"
 
 namespace idem::gateway {
 namespace {
@@ -326,7 +330,18 @@ Status CheckUpstreamUrl(std::string_view url) {
 }
 
 Status CheckStoreUri(std::string_view uri) {
-  if (uri == "memory:" || uri == "memory") return Status::Ok();
+  // memory:?max_records=N is checked when the store opens.
+  if (uri == "memory:" || uri == "memory" || uri.substr(0, 8) == "memory:?") {
+    return Status::Ok();
+  }
+  if (uri.substr(0, 6) == "fault:") {
+    Result<std::pair<FaultSpec, std::string>> fault = ParseFaultUri(uri);
+    if (!fault.ok()) return InvalidArgument(Quote(uri) + ": " + fault.status().message());
+    if (fault->second.substr(0, 6) == "fault:") {
+      return InvalidArgument(Quote(uri) + ": a fault: URI cannot wrap another");
+    }
+    return CheckStoreUri(fault->second);
+  }
   const auto after = [&uri](std::string_view prefix) -> std::optional<std::string_view> {
     if (uri.substr(0, prefix.size()) != prefix) return std::nullopt;
     return uri.substr(prefix.size());
@@ -351,6 +366,33 @@ Status CheckStoreUri(std::string_view uri) {
       Quote(uri) +
       " is not a store URI (use memory:, rocksdb:DIR, redis://H:P[/db], "
       "redis+cluster://H:P,H:P or postgresql://...)");
+}
+
+// An environment variable's name: a letter or '_', then letters, digits, '_'.
+Status CheckEnvName(std::string_view name) {
+  const bool ok = !name.empty() && !IsDigit(name.front()) &&
+                  std::all_of(name.begin(), name.end(),
+                              [](char c) { return IsAlpha(c) || IsDigit(c) || c == '_'; });
+  if (!ok) {
+    return InvalidArgument(Quote(name) +
+                           " is not an environment variable name (letters, digits, '_')");
+  }
+  return Status::Ok();
+}
+
+Status CheckOptionalEnvName(std::string_view name) {
+  return name.empty() ? Status::Ok() : CheckEnvName(name);
+}
+
+Status CheckKeyId(std::string_view id) {
+  const bool ok = !id.empty() && id.size() <= 64 &&
+                  std::all_of(id.begin(), id.end(), [](char c) {
+                    return IsAlpha(c) || IsDigit(c) || c == '.' || c == '_' || c == '-';
+                  });
+  if (!ok) {
+    return InvalidArgument(Quote(id) + " is not a key id (1 to 64 letters, digits, '.', '_', '-')");
+  }
+  return Status::Ok();
 }
 
 Status CheckLogLevel(std::string_view level) {
@@ -822,6 +864,10 @@ Handlers ServerHandlers(ServerConfig& c, Reader& r) {
       {"drain_timeout", DurationInto(r, c.drain_timeout, kMinDuration, kMaxTimeout)},
       {"log_level", StringInto(r, c.log_level, CheckLogLevel)},
       {"access_log", BoolInto(r, c.access_log)},
+      {"tenant_secret_file", StringInto(r, c.tenant_secret_file, nullptr)},
+      {"tenant_secret_env", StringInto(r, c.tenant_secret_env, CheckOptionalEnvName)},
+      {"admin_token_file", StringInto(r, c.admin_token_file, nullptr)},
+      {"admin_token_env", StringInto(r, c.admin_token_env, CheckOptionalEnvName)},
   };
 }
 
@@ -841,6 +887,30 @@ Handlers StoreHandlers(StoreConfig& c, Reader& r) {
       {"auto_migrate", BoolInto(r, c.auto_migrate)},
       {"sweep_interval",
        DurationInto(r, c.sweep_interval, kMinSweepInterval, kMaxTimeout)},
+      {"operation_timeout",
+       DurationInto(r, c.operation_timeout, kMinDuration, kMaxTimeout)},
+      {"encryption",
+       [&r, &c](const toml::node& node, const std::string& path) {
+         const toml::table* table = node.as_table();
+         if (table == nullptr) {
+           r.WrongType(node, path, "a table ([store.encryption])");
+           return;
+         }
+         EncryptionConfig& e = c.encryption;
+         ReadTable(*table, path,
+                   {{"active_key", StringInto(r, e.active_key, CheckKeyId)},
+                    {"keys_file", StringInto(r, e.keys_file, nullptr)},
+                    {"keys_env", StringInto(r, e.keys_env, CheckOptionalEnvName)}},
+                   r);
+         if (table->get("active_key") == nullptr) {
+           r.Fail(node, path + ".active_key",
+                  "missing; name the key that encrypts new records");
+         }
+         if (e.keys_file.empty() && e.keys_env.empty()) {
+           r.Fail(node, path + ".keys_file",
+                  "no keys: set keys_file (a file of ID:KEY lines) or keys_env");
+         }
+       }},
   };
 }
 
@@ -967,6 +1037,20 @@ void ReadRoutes(const toml::node& node, bool defaults_ok, GatewayConfig& config,
   }
 }
 
+// The admin listener reads and purges records: off loopback it needs a
+// bearer token.
+Status CheckAdminExposure(const ServerConfig& server) {
+  if (IsLoopbackListen(server.admin_listen) || !server.admin_token_file.empty() ||
+      !server.admin_token_env.empty()) {
+    return Status::Ok();
+  }
+  return InvalidArgument(
+      Quote(server.admin_listen) +
+      " is not a loopback address; an admin listener reachable from other hosts needs "
+      "server.admin_token_file or server.admin_token_env (clients then send "
+      "Authorization: Bearer <token>)");
+}
+
 // Two listeners cannot share an address (unless the port is chosen by the
 // system).
 bool SameListener(const ServerConfig& server) {
@@ -1050,6 +1134,26 @@ Result<GatewayConfig> ConfigFromTable(const toml::table& root, std::string_view 
     errors.Add(node != nullptr ? LineOf(*node) : 0, "server.admin_listen",
                Quote(config.server.admin_listen) +
                    " is also server.listen; the admin listener needs its own address");
+  }
+  const toml::table* server = root.get_as<toml::table>("server");
+  const auto server_line = [server](std::string_view key) -> uint32_t {
+    const toml::node* node = server != nullptr ? server->get(key) : nullptr;
+    return node != nullptr ? LineOf(*node) : 0;
+  };
+  for (const auto& [file, env, name] :
+       {std::tuple{&config.server.tenant_secret_file, &config.server.tenant_secret_env,
+                   std::string_view("tenant_secret")},
+        std::tuple{&config.server.admin_token_file, &config.server.admin_token_env,
+                   std::string_view("admin_token")}}) {
+    if (!file->empty() && !env->empty()) {
+      const std::string key = "server." + std::string(name) + "_env";
+      errors.Add(server_line(std::string(name) + "_env"), key,
+                 "set " + std::string(name) + "_file or " + std::string(name) +
+                     "_env, not both");
+    }
+  }
+  if (Status exposed = CheckAdminExposure(config.server); !exposed.ok()) {
+    errors.Add(server_line("admin_listen"), "server.admin_listen", exposed.message());
   }
   if (!errors.empty()) return errors.ToStatus();
   return config;
@@ -1296,6 +1400,119 @@ Result<GatewayConfig> LoadConfigFile(const std::string& path) {
   }
 }
 
+namespace {
+
+constexpr size_t kMaxSecretBytes = 64u << 10;
+constexpr size_t kMinSecretBytes = 16;
+
+// A secret from a file (its contents) or an environment variable (its
+// value), trailing white space removed. Messages name where, never what.
+Result<std::string> ReadSecret(const std::string& file, const std::string& env,
+                               std::string_view key) {
+  std::string value;
+  if (!env.empty()) {
+    const char* text = std::getenv(env.c_str());
+    if (text == nullptr || *text == '\0') {
+      return InvalidArgument(std::string(key) + "_env: the environment variable " + env +
+                             " is not set or empty");
+    }
+    value = text;
+  } else {
+    const int fd = ::open(file.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+      const int error = errno;
+      return InvalidArgument(std::string(key) + "_file: cannot read " + file + ": " +
+                             std::error_code(error, std::generic_category()).message());
+    }
+    char buffer[4096];
+    while (true) {
+      const ssize_t n = ::read(fd, buffer, sizeof buffer);
+      if (n < 0 && errno == EINTR) continue;
+      if (n <= 0) break;
+      value.append(buffer, static_cast<size_t>(n));
+      if (value.size() > kMaxSecretBytes) break;
+    }
+    ::close(fd);
+    if (value.size() > kMaxSecretBytes) {
+      return InvalidArgument(std::string(key) + "_file: " + file + " is larger than 64KiB");
+    }
+  }
+  while (!value.empty() && (value.back() == '\n' || value.back() == '\r' ||
+                            value.back() == ' ' || value.back() == '\t')) {
+    value.pop_back();
+  }
+  return value;
+}
+
+}  // namespace
+
+bool IsLoopbackListen(std::string_view host_port) {
+  std::string_view host = host_port;
+  if (!host.empty() && host.front() == '[') {
+    host = host.substr(1, host.find(']') - 1);
+    in6_addr address{};
+    return inet_pton(AF_INET6, std::string(host).c_str(), &address) == 1 &&
+           IN6_IS_ADDR_LOOPBACK(&address);
+  }
+  host = host.substr(0, host.rfind(':'));
+  if (EqualsIgnoreCase(host, "localhost")) return true;
+  in_addr address{};
+  return inet_pton(AF_INET, std::string(host).c_str(), &address) == 1 &&
+         (ntohl(address.s_addr) >> 24) == 127;
+}
+
+Status LoadSecrets(GatewayConfig& config) {
+  const ServerConfig& server = config.server;
+  Secrets secrets;
+  if (!server.tenant_secret_file.empty() || !server.tenant_secret_env.empty()) {
+    Result<std::string> secret = ReadSecret(server.tenant_secret_file,
+                                            server.tenant_secret_env, "server.tenant_secret");
+    if (!secret.ok()) return secret.status();
+    if (secret->size() < kMinSecretBytes) {
+      return InvalidArgument("server.tenant_secret: the secret is shorter than 16 bytes");
+    }
+    secrets.tenant_secret = std::move(secret).value();
+  }
+  if (!server.admin_token_file.empty() || !server.admin_token_env.empty()) {
+    Result<std::string> token = ReadSecret(server.admin_token_file, server.admin_token_env,
+                                           "server.admin_token");
+    if (!token.ok()) return token.status();
+    if (token->size() < kMinSecretBytes) {
+      return InvalidArgument("server.admin_token: the token is shorter than 16 characters");
+    }
+    for (const char c : *token) {
+      if (static_cast<unsigned char>(c) <= 0x20 || static_cast<unsigned char>(c) >= 0x7f) {
+        return InvalidArgument(
+            "server.admin_token: the token must be printable ASCII without spaces");
+      }
+    }
+    secrets.admin_token = std::move(token).value();
+  }
+  const EncryptionConfig& e = config.store.encryption;
+  if (e.enabled()) {
+    EncryptionKeys keys;
+    keys.active_id = e.active_key;
+    for (const auto& [file, env] :
+         {std::pair{e.keys_file, std::string()}, std::pair{std::string(), e.keys_env}}) {
+      if (file.empty() && env.empty()) continue;
+      Result<std::string> text = ReadSecret(file, env, "store.encryption.keys");
+      if (!text.ok()) return text.status();
+      Result<std::vector<EncryptionKey>> parsed = ParseEncryptionKeys(*text);
+      if (!parsed.ok()) {
+        return InvalidArgument("store.encryption: " + (file.empty() ? env : file) + ": " +
+                               parsed.status().message());
+      }
+      for (EncryptionKey& key : *parsed) keys.keys.push_back(std::move(key));
+    }
+    if (Status checked = CheckEncryptionKeys(keys); !checked.ok()) {
+      return InvalidArgument("store.encryption: " + checked.message());
+    }
+    secrets.encryption = std::move(keys);
+  }
+  config.secrets = std::move(secrets);
+  return Status::Ok();
+}
+
 Result<GatewayConfig> ApplyOverrides(GatewayConfig config,
                                      const ConfigOverrides& overrides) {
   try {
@@ -1315,6 +1532,11 @@ Result<GatewayConfig> ApplyOverrides(GatewayConfig config,
     apply(overrides.upstream, "--upstream", CheckUpstreamUrl, config.upstream.url);
     apply(overrides.store, "--store", CheckStoreUri, config.store.uri);
     apply(overrides.log_level, "--log-level", CheckLogLevel, config.server.log_level);
+    if (errors.empty() && overrides.admin_listen) {
+      if (Status exposed = CheckAdminExposure(config.server); !exposed.ok()) {
+        errors.Add(0, "--admin-listen", exposed.message());
+      }
+    }
     if (errors.empty() && (overrides.listen || overrides.admin_listen) &&
         SameListener(config.server)) {
       errors.Add(0, overrides.admin_listen ? "--admin-listen" : "--listen",
@@ -1348,6 +1570,10 @@ std::string RenderConfig(const GatewayConfig& config) {
   RenderLine(out, "drain_timeout", Quote(FormatDuration(s.drain_timeout)));
   RenderLine(out, "log_level", Quote(s.log_level));
   RenderLine(out, "access_log", BoolText(s.access_log));
+  RenderLine(out, "tenant_secret_file", Quote(s.tenant_secret_file));
+  RenderLine(out, "tenant_secret_env", Quote(s.tenant_secret_env));
+  RenderLine(out, "admin_token_file", Quote(s.admin_token_file));
+  RenderLine(out, "admin_token_env", Quote(s.admin_token_env));
   out += "\n[upstream]\n";
   RenderLine(out, "url", Quote(u.url));
   RenderLine(out, "timeout", Quote(FormatDuration(u.timeout)));
@@ -1357,6 +1583,13 @@ std::string RenderConfig(const GatewayConfig& config) {
   RenderLine(out, "uri", Quote(st.uri));
   RenderLine(out, "auto_migrate", BoolText(st.auto_migrate));
   RenderLine(out, "sweep_interval", Quote(FormatDuration(st.sweep_interval)));
+  RenderLine(out, "operation_timeout", Quote(FormatDuration(st.operation_timeout)));
+  if (st.encryption.enabled()) {
+    out += "\n[store.encryption]\n";
+    RenderLine(out, "active_key", Quote(st.encryption.active_key));
+    RenderLine(out, "keys_file", Quote(st.encryption.keys_file));
+    RenderLine(out, "keys_env", Quote(st.encryption.keys_env));
+  }
   out += "\n[idempotency]\n";
   RenderIdempotency(out, config.idempotency);
   for (const RouteConfig& route : config.routes) {

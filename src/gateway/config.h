@@ -12,6 +12,7 @@
 #include <string_view>
 #include <vector>
 
+#include "idem/encrypting_store.h"
 #include "idem/engine.h"
 #include "idem/fingerprint.h"
 #include "idem/status.h"
@@ -30,6 +31,10 @@ struct ServerConfig {
   std::chrono::milliseconds drain_timeout{30'000};   // SIGTERM grace
   std::string log_level = "info";  // trace debug info warn error off
   bool access_log = true;
+  // Where secrets come from (a file's contents, or an environment
+  // variable's value); "" is unset. Loaded by LoadSecrets, never rendered.
+  std::string tenant_secret_file, tenant_secret_env;  // HMAC key of tenant ids
+  std::string admin_token_file, admin_token_env;      // admin bearer token
 };
 
 struct UpstreamConfig {
@@ -39,10 +44,29 @@ struct UpstreamConfig {
   unsigned max_idle_connections = 64;  // keep-alive pool size per io thread
 };
 
+// [store.encryption]: on when active_key is set.
+struct EncryptionConfig {
+  std::string active_key;  // id of the key that encrypts new records
+  std::string keys_file;   // "ID:KEY" lines
+  std::string keys_env;    // "ID:KEY,ID:KEY"
+  bool enabled() const { return !active_key.empty(); }
+};
+
 struct StoreConfig {
   std::string uri = "rocksdb:./idem-data";
   bool auto_migrate = true;
   std::chrono::milliseconds sweep_interval{60'000};
+  // The longest any one store call may take; then it fails (503 or
+  // on_store_error) instead of holding the request.
+  std::chrono::milliseconds operation_timeout{10'000};
+  EncryptionConfig encryption;
+};
+
+// Secret material named by the configuration, read at start.
+struct Secrets {
+  std::string tenant_secret;  // empty: tenant ids are plain SHA-256
+  std::string admin_token;    // empty: the admin listener asks for none
+  std::optional<EncryptionKeys> encryption;
 };
 
 // [idempotency] and the overridable part of every [[route]].
@@ -71,6 +95,7 @@ struct GatewayConfig {
   StoreConfig store;
   IdempotencyConfig idempotency;  // defaults for requests no route matches
   std::vector<RouteConfig> routes;
+  Secrets secrets;  // filled by LoadSecrets; never parsed or rendered
 
   // The settings for a request path: the first matching route's, or the
   // defaults.
@@ -90,6 +115,15 @@ struct ConfigOverrides {
 };
 Result<GatewayConfig> ApplyOverrides(GatewayConfig config,
                                      const ConfigOverrides& overrides);
+
+// Reads the secrets the configuration names (files, environment
+// variables) into config.secrets. Errors name the key and the file or
+// variable, never the secret.
+Status LoadSecrets(GatewayConfig& config);
+
+// Is this HOST:PORT on a loopback interface (127.0.0.0/8, [::1],
+// localhost)?
+bool IsLoopbackListen(std::string_view host_port);
 
 // The effective configuration as TOML (what `idem check-config` prints).
 std::string RenderConfig(const GatewayConfig& config);

@@ -81,7 +81,8 @@ Classification IdempotencyFilter::Classify(const RequestView& request) const {
 }
 
 std::string IdempotencyFilter::TenantOf(const IdempotencyConfig& route,
-                                        std::span<const HeaderLine> headers) {
+                                        std::span<const HeaderLine> headers,
+                                        std::string_view secret) {
   std::vector<std::string> values(route.tenant_headers.size());
   bool any = false;
   for (size_t i = 0; i < route.tenant_headers.size(); ++i) {
@@ -94,7 +95,7 @@ std::string IdempotencyFilter::TenantOf(const IdempotencyConfig& route,
     }
   }
   if (!any) values.clear();
-  return TenantId(values);
+  return TenantId(values, secret);
 }
 
 void IdempotencyFilter::Begin(const Classification& classification,
@@ -110,8 +111,9 @@ void IdempotencyFilter::Begin(const Classification& classification,
   if (!fingerprint.ok()) {
     return done(RespondAction(ProblemType::kInvalidJsonBody, Outcome::kInvalidBody, {}));
   }
-  std::string scope_key = BuildScopeKey(TenantOf(route, request.headers), request.method,
-                                        PathOf(request.target), classification.key);
+  std::string scope_key =
+      BuildScopeKey(TenantOf(route, request.headers, config_.secrets.tenant_secret),
+                    request.method, PathOf(request.target), classification.key);
   const auto started = SteadyClock::now();
   engine_.Begin(
       scope_key, std::move(fingerprint).value(), route.engine,
@@ -120,11 +122,15 @@ void IdempotencyFilter::Begin(const Classification& classification,
         metrics_.ObserveStore(StoreOp::kBegin, SteadyClock::now() - started);
         if (!decision.ok()) {
           metrics_.CountStoreError(StoreOp::kBegin);
-          spdlog::warn(
-              "store begin failed ({}): {}",
-              route.on_store_error_pass ? "forwarding unprotected" : "answering 503",
-              decision.status().ToString());
-          if (route.on_store_error_pass) {
+          // kDataLoss: the record exists but cannot be read (an encryption
+          // key that is gone, tampering). The request may have run
+          // already, so "pass" would run it again: always fail closed.
+          const bool pass = route.on_store_error_pass &&
+                            decision.status().code() != StatusCode::kDataLoss;
+          spdlog::warn("store begin failed ({}): {}",
+                       pass ? "forwarding unprotected" : "answering 503",
+                       decision.status().ToString());
+          if (pass) {
             Action a;
             a.kind = Action::Kind::kForward;
             a.outcome = Outcome::kUnprotected;

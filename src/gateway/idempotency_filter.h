@@ -11,7 +11,8 @@
 //   2. Begin (body read): asks the Engine and turns its decision into an
 //      Action: kExecute (holding a lease), kReplay, kRespond (409, 422, 503,
 //      or 400 for a body that is not JSON) or kForward (store down and
-//      on_store_error = "pass").
+//      on_store_error = "pass"; a stored record that cannot be read, e.g.
+//      encrypted with a key no longer configured, is a 503 even then).
 //   3. After the upstream answered: Complete (stored or released by the
 //      route's policy), CompleteNotStored (the response was too large to
 //      keep), or Abandon (the upstream never got the request).
@@ -110,9 +111,11 @@ class IdempotencyFilter {
 
   // The tenant part of scope keys: values of the route's tenant_headers in
   // their configured order (a missing header counts as empty, repeated
-  // lines are joined with ", "), hashed; "anonymous" when none is present.
+  // lines are joined with ", "), hashed (HMAC-SHA-256 keyed with `secret`,
+  // plain SHA-256 when it is empty); "anonymous" when none is present.
   static std::string TenantOf(const IdempotencyConfig& route,
-                              std::span<const HeaderLine> headers);
+                              std::span<const HeaderLine> headers,
+                              std::string_view secret = {});
 
  private:
   const GatewayConfig& config_;

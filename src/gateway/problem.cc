@@ -69,6 +69,9 @@ ProblemInfo Info(ProblemType type) {
     case ProblemType::kMethodNotAllowed:
       return {405, "method-not-allowed", "Method not allowed",
               "This address does not support the request method."};
+    case ProblemType::kUnauthorized:
+      return {401, "unauthorized", "Unauthorized",
+              "This admin listener needs an Authorization: Bearer token."};
   }
   return {500, "internal", "Internal error", "The gateway failed unexpectedly."};
 }
@@ -109,6 +112,9 @@ StoredResponse ProblemResponse(const Problem& problem) {
   response.headers.emplace_back("Content-Type", "application/problem+json");
   if (problem.retry_after_s > 0) {
     response.headers.emplace_back("Retry-After", std::to_string(problem.retry_after_s));
+  }
+  if (problem.type == ProblemType::kUnauthorized) {
+    response.headers.emplace_back("WWW-Authenticate", "Bearer realm=\"idem-admin\"");
   }
   if (problem.type == ProblemType::kMissingKey) {
     response.headers.emplace_back(

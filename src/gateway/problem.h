@@ -33,6 +33,7 @@ enum class ProblemType {
   kUpstreamTimeout,      // 504
   kNotFound,             // 404 (admin)
   kMethodNotAllowed,     // 405 (admin)
+  kUnauthorized,         // 401 (admin, with a token configured)
 };
 
 struct Problem {

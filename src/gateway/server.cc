@@ -220,7 +220,8 @@ Status Server::Impl::Init(std::shared_ptr<Store> store) {
       std::make_unique<AccessLog>(config.server.access_log, config.server.log_level);
   shared.reset(new ServerShared{config, std::move(upstream).value(), *filter, metrics,
                                 *access_log, TickFor(config)});
-  admin = std::make_unique<AdminApi>(engine->store(), metrics, shared->draining);
+  admin = std::make_unique<AdminApi>(engine->store(), metrics, shared->draining,
+                                     config.secrets.admin_token);
   return Status::Ok();
 }
 
@@ -275,7 +276,8 @@ asio::awaitable<void> Server::Impl::ServeAdmin(tcp::socket socket) {
     const auto& request = parser.get();
     const StoredResponse response =
         co_await AwaitCallback<StoredResponse>([&](Callback<StoredResponse> done) {
-          admin->Handle(request.method_string(), request.target(), std::move(done));
+          admin->Handle(request.method_string(), request.target(),
+                        request[http::field::authorization], std::move(done));
         });
     const bool keep_alive = request.keep_alive() && !shared->draining.load();
     head.clear();

@@ -346,6 +346,27 @@ std::optional<SeenRequest> Upstream::Last(std::string_view key) {
 
 std::optional<SeenRequest> Upstream::Last() { return FetchLast("/_last"); }
 
+std::optional<std::vector<Upstream::Execution>> Upstream::Executions(
+    std::string_view key) {
+  HttpResponse response = Fetch(port_, Get("/_executions?key=" + UrlEncode(key)), 5s);
+  if (!response.ok() || response.status != 200) return std::nullopt;
+  boost::system::error_code ec;
+  boost::json::value value = boost::json::parse(response.body, ec);
+  if (ec || !value.is_array()) return std::nullopt;
+  std::vector<Execution> executions;
+  for (const auto& item : value.as_array()) {
+    const auto* object = item.if_object();
+    if (object == nullptr) return std::nullopt;
+    const auto* serial = object->if_contains("execution");
+    const auto* fence = object->if_contains("fence");
+    if (serial == nullptr || fence == nullptr || !serial->is_number() || !fence->is_number()) {
+      return std::nullopt;
+    }
+    executions.push_back({serial->to_number<uint64_t>(), fence->to_number<uint64_t>()});
+  }
+  return executions;
+}
+
 bool Upstream::WaitForCount(std::string_view key, uint64_t n,
                             std::chrono::milliseconds timeout) {
   return WaitUntil(

@@ -21,6 +21,7 @@
 
 #include <sys/types.h>
 
+#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <functional>
@@ -145,6 +146,15 @@ class Upstream {
   // The last request with key `key`, or the last request of all.
   std::optional<SeenRequest> Last(std::string_view key);
   std::optional<SeenRequest> Last();
+  // One execution of a keyed request: the "execution" number of its response
+  // body and its Idempotency-Fence (0 when it had none).
+  struct Execution {
+    uint64_t serial = 0;
+    uint64_t fence = 0;
+  };
+  // The executions with key `key` in the order the upstream recorded them
+  // (GET /_executions); nullopt when the upstream does not answer.
+  std::optional<std::vector<Execution>> Executions(std::string_view key);
   // Waits until Count(key) >= n; false on timeout.
   bool WaitForCount(std::string_view key, uint64_t n,
                     std::chrono::milliseconds timeout = 10s);
@@ -177,8 +187,9 @@ class Gateway {
   static std::unique_ptr<Gateway> Start(GatewayOptions options, std::string& error);
   ~Gateway();
 
-  uint16_t port() const { return port_; }
-  uint16_t admin_port() const { return admin_port_; }
+  // Read from any thread: a restart (new ports) may run concurrently.
+  uint16_t port() const { return port_.load(); }
+  uint16_t admin_port() const { return admin_port_.load(); }
   const GatewayOptions& options() const { return options_; }
   Process& process() { return process_; }
 
@@ -203,8 +214,8 @@ class Gateway {
   TempDir dir_;
   Process process_;
   int launches_ = 0;
-  uint16_t port_ = 0;
-  uint16_t admin_port_ = 0;
+  std::atomic<uint16_t> port_{0};
+  std::atomic<uint16_t> admin_port_{0};
 };
 
 }  // namespace idem::e2e

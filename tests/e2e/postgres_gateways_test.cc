@@ -8,7 +8,6 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
-#include <latch>
 #include <map>
 #include <mutex>
 #include <set>
@@ -25,79 +24,25 @@ namespace {
 
 using SteadyClock = std::chrono::steady_clock;
 
-class PostgresGatewaysTest : public ::testing::Test {
- protected:
-  static void SetUpTestSuite() {
+class PostgresGatewaysTest : public GatewayGroupTest<PostgresGatewaysTest> {
+ public:
+  static std::string StartStore(std::string& error) {
     auto server = testing::PostgresServer::Start();
-    ASSERT_TRUE(server.ok()) << server.status();
-    postgres_ = std::move(server).value().release();
-    ASSERT_TRUE(postgres_->CreateDatabase("e2e").ok());
-    std::string error;
-    upstream_ = Upstream::Start(error).release();
-    ASSERT_NE(upstream_, nullptr) << error;
-    for (auto** gateway : {&a_, &b_}) {
-      GatewayOptions options;
-      options.config = DefaultConfig();  // store.auto_migrate is on by default
-      options.store_uri = postgres_->Uri("e2e");
-      options.upstream_url = upstream_->url();
-      *gateway = Gateway::Start(options, error).release();
-      ASSERT_NE(*gateway, nullptr) << error;
+    if (!server.ok()) {
+      error = server.status().ToString();
+      return "";
     }
-  }
-
-  static void TearDownTestSuite() {
-    delete a_;
-    delete b_;
-    delete upstream_;
-    delete postgres_;
-    a_ = b_ = nullptr;
-    upstream_ = nullptr;
-    postgres_ = nullptr;
-  }
-
-  void SetUp() override {
-    ASSERT_NE(a_, nullptr);
-    ASSERT_NE(b_, nullptr);
-  }
-
-  void TearDown() override {
-    if (HasFailure() && a_ != nullptr && b_ != nullptr) {
-      std::cerr << "--- gateway A log ---\n"
-                << a_->Log().substr(0, 8000) << "\n--- gateway B log ---\n"
-                << b_->Log().substr(0, 8000) << "\n";
+    postgres_ = std::move(server).value();
+    if (Status created = postgres_->CreateDatabase("e2e"); !created.ok()) {
+      error = created.ToString();
+      return "";
     }
+    return postgres_->Uri("e2e");  // store.auto_migrate is on by default
   }
+  static void StopStore() { postgres_.reset(); }
 
-  // `request` from `n` threads released at once, alternating gateways.
-  static std::vector<HttpResponse> SendToBoth(const HttpRequest& request, int n) {
-    std::vector<HttpResponse> responses(n);
-    std::latch ready(n);
-    std::vector<std::thread> threads;
-    for (int i = 0; i < n; ++i) {
-      const uint16_t port = (i % 2 == 0 ? a_ : b_)->port();
-      threads.emplace_back([&, i, port] {
-        HttpConnection connection;
-        const bool connected = connection.Connect(port);
-        ready.arrive_and_wait();
-        if (!connected) {
-          responses[i].error = connection.error();
-          return;
-        }
-        responses[i] = connection.RoundTrip(request, 30s);
-      });
-    }
-    for (auto& thread : threads) thread.join();
-    return responses;
-  }
-
-  static bool Replayed(const HttpResponse& r) {
-    return r.Header("Idempotent-Replayed").value_or("") == "true";
-  }
-
-  static inline testing::PostgresServer* postgres_ = nullptr;
-  static inline Upstream* upstream_ = nullptr;
-  static inline Gateway* a_ = nullptr;
-  static inline Gateway* b_ = nullptr;
+ protected:
+  static inline std::unique_ptr<testing::PostgresServer> postgres_;
 };
 
 TEST_F(PostgresGatewaysTest, HundredIdenticalRequestsOverTwoGatewaysExecuteOnce) {
@@ -114,7 +59,7 @@ TEST_F(PostgresGatewaysTest, HundredIdenticalRequestsOverTwoGatewaysExecuteOnce)
   }
   EXPECT_EQ(fresh, 1);
   EXPECT_EQ(bodies.size(), 1u) << "every client gets the first result";
-  EXPECT_EQ(upstream_->Count(key), 1u);
+  EXPECT_EQ(upstream().Count(key), 1u);
 }
 
 TEST_F(PostgresGatewaysTest, RejectModeDuplicatesOverTwoGatewaysExecuteOnce) {
@@ -130,21 +75,21 @@ TEST_F(PostgresGatewaysTest, RejectModeDuplicatesOverTwoGatewaysExecuteOnce) {
     }
   }
   EXPECT_EQ(created, 1);
-  EXPECT_EQ(upstream_->Count(key), 1u);
+  EXPECT_EQ(upstream().Count(key), 1u);
 }
 
 TEST_F(PostgresGatewaysTest, WaitersOnTheOtherGatewayGetTheFirstResult) {
   const std::string key = UniqueKey();
   HttpResponse first;
   std::thread original(
-      [&] { first = Fetch(a_->port(), KeyedPost("/wait/slow?ms=800", key), 30s); });
-  ASSERT_TRUE(upstream_->WaitForCount(key, 1)) << "the first request never arrived";
+      [&] { first = Fetch(a().port(), KeyedPost("/wait/slow?ms=800", key), 30s); });
+  ASSERT_TRUE(upstream().WaitForCount(key, 1)) << "the first request never arrived";
   std::vector<HttpResponse> waiters(5);
   std::vector<std::thread> threads;
   const auto start = SteadyClock::now();
   for (auto& waiter : waiters) {
     threads.emplace_back(
-        [&] { waiter = Fetch(b_->port(), KeyedPost("/wait/slow?ms=800", key), 30s); });
+        [&] { waiter = Fetch(b().port(), KeyedPost("/wait/slow?ms=800", key), 30s); });
   }
   for (auto& t : threads) t.join();
   original.join();
@@ -154,7 +99,7 @@ TEST_F(PostgresGatewaysTest, WaitersOnTheOtherGatewayGetTheFirstResult) {
   for (const HttpResponse& waiter : waiters) {
     EXPECT_TRUE(IsReplayOf(waiter, first)) << waiter.Describe();
   }
-  EXPECT_EQ(upstream_->Count(key), 1u);
+  EXPECT_EQ(upstream().Count(key), 1u);
   EXPECT_LT(waited, 5s) << "woken by the NOTIFY, not by the wait time-out";
 }
 
@@ -167,21 +112,21 @@ TEST_F(PostgresGatewaysTest, GatewayKilledAndRestartedReplaysCompletedKeys) {
   for (int i = 0; i < 20; ++i) {
     const std::string key = UniqueKey("before-kill");
     const std::string body = PaymentBody(100 + i);
-    HttpResponse r = Fetch(a_->port(), KeyedPost("/payments", key, body));
+    HttpResponse r = Fetch(a().port(), KeyedPost("/payments", key, body));
     ASSERT_EQ(r.status, 201) << r.Describe();
     answered.emplace(key, Answered{body, std::move(r)});
   }
-  a_->Kill();  // SIGKILL: no drain, no goodbye to PostgreSQL
+  a().Kill();  // SIGKILL: no drain, no goodbye to PostgreSQL
   std::string error;
-  ASSERT_TRUE(a_->Restart(error)) << error;
+  ASSERT_TRUE(a().Restart(error)) << error;
   for (const auto& [key, first] : answered) {
     // Through the restarted gateway and through the other one.
-    for (Gateway* gateway : {a_, b_}) {
+    for (Gateway* gateway : {&a(), &b()}) {
       HttpResponse replay =
           Fetch(gateway->port(), KeyedPost("/payments", key, first.body));
       EXPECT_TRUE(IsReplayOf(replay, first.response)) << replay.Describe();
     }
-    EXPECT_EQ(upstream_->Count(key), 1u) << key;
+    EXPECT_EQ(upstream().Count(key), 1u) << key;
   }
 }
 
@@ -195,7 +140,7 @@ TEST_F(PostgresGatewaysTest, PostgresRestartedUnderLoadGives503ThenRecovers) {
     load.emplace_back([&, t] {
       for (int i = 0; i < 5000 && !stop.load(); ++i) {
         const std::string key = UniqueKey("load-" + std::to_string(t));
-        const uint16_t port = ((i + t) % 2 == 0 ? a_ : b_)->port();
+        const uint16_t port = ((i + t) % 2 == 0 ? a() : b()).port();
         HttpResponse r = Fetch(port, KeyedPost("/payments", key, PaymentBody()), 15s);
         std::lock_guard lock(mutex);
         all_keys.push_back(key);
@@ -234,11 +179,11 @@ TEST_F(PostgresGatewaysTest, PostgresRestartedUnderLoadGives503ThenRecovers) {
   }
   size_t executed = 0;
   for (const std::string& key : keys) {
-    const uint64_t count = upstream_->Count(key);
+    const uint64_t count = upstream().Count(key);
     EXPECT_LE(count, 1u) << "duplicate execution of " << key;
     if (count == 0) continue;
     ++executed;
-    auto seen = upstream_->Last(key);
+    auto seen = upstream().Last(key);
     ASSERT_TRUE(seen.has_value()) << key;
     EXPECT_TRUE(seen->Header("Idempotency-Fence").has_value())
         << "unprotected execution of " << key << ": " << seen->Describe();

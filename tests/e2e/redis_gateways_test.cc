@@ -6,7 +6,6 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
-#include <latch>
 #include <set>
 #include <thread>
 #include <vector>
@@ -21,78 +20,21 @@ namespace {
 
 using SteadyClock = std::chrono::steady_clock;
 
-class RedisGatewaysTest : public ::testing::Test {
- protected:
-  static void SetUpTestSuite() {
+class RedisGatewaysTest : public GatewayGroupTest<RedisGatewaysTest> {
+ public:
+  static std::string StartStore(std::string& error) {
     auto redis = testing::RedisServer::Start();
-    ASSERT_TRUE(redis.ok()) << redis.status();
-    redis_ = std::move(redis).value().release();
-    std::string error;
-    upstream_ = Upstream::Start(error).release();
-    ASSERT_NE(upstream_, nullptr) << error;
-    for (auto** gateway : {&a_, &b_}) {
-      GatewayOptions options;
-      options.config = DefaultConfig();
-      options.store_uri = redis_->uri();
-      options.upstream_url = upstream_->url();
-      *gateway = Gateway::Start(options, error).release();
-      ASSERT_NE(*gateway, nullptr) << error;
+    if (!redis.ok()) {
+      error = redis.status().ToString();
+      return "";
     }
+    redis_ = std::move(redis).value();
+    return redis_->uri();
   }
+  static void StopStore() { redis_.reset(); }
 
-  static void TearDownTestSuite() {
-    delete a_;
-    delete b_;
-    delete upstream_;
-    delete redis_;
-    a_ = b_ = nullptr;
-    upstream_ = nullptr;
-    redis_ = nullptr;
-  }
-
-  void SetUp() override {
-    ASSERT_NE(a_, nullptr);
-    ASSERT_NE(b_, nullptr);
-  }
-
-  void TearDown() override {
-    if (HasFailure() && a_ != nullptr && b_ != nullptr) {
-      std::cerr << "--- gateway A log ---\n"
-                << a_->Log().substr(0, 8000) << "\n--- gateway B log ---\n"
-                << b_->Log().substr(0, 8000) << "\n";
-    }
-  }
-
-  // `request` from `n` threads released at once, alternating gateways.
-  static std::vector<HttpResponse> SendToBoth(const HttpRequest& request, int n) {
-    std::vector<HttpResponse> responses(n);
-    std::latch ready(n);
-    std::vector<std::thread> threads;
-    for (int i = 0; i < n; ++i) {
-      const uint16_t port = (i % 2 == 0 ? a_ : b_)->port();
-      threads.emplace_back([&, i, port] {
-        HttpConnection connection;
-        const bool connected = connection.Connect(port);
-        ready.arrive_and_wait();
-        if (!connected) {
-          responses[i].error = connection.error();
-          return;
-        }
-        responses[i] = connection.RoundTrip(request, 30s);
-      });
-    }
-    for (auto& thread : threads) thread.join();
-    return responses;
-  }
-
-  static bool Replayed(const HttpResponse& r) {
-    return r.Header("Idempotent-Replayed").value_or("") == "true";
-  }
-
-  static inline testing::RedisServer* redis_ = nullptr;
-  static inline Upstream* upstream_ = nullptr;
-  static inline Gateway* a_ = nullptr;
-  static inline Gateway* b_ = nullptr;
+ protected:
+  static inline std::unique_ptr<testing::RedisServer> redis_;
 };
 
 TEST_F(RedisGatewaysTest, HundredIdenticalRequestsOverTwoGatewaysExecuteOnce) {
@@ -109,7 +51,7 @@ TEST_F(RedisGatewaysTest, HundredIdenticalRequestsOverTwoGatewaysExecuteOnce) {
   }
   EXPECT_EQ(fresh, 1);
   EXPECT_EQ(bodies.size(), 1u) << "every client gets the first result";
-  EXPECT_EQ(upstream_->Count(key), 1u);
+  EXPECT_EQ(upstream().Count(key), 1u);
 }
 
 TEST_F(RedisGatewaysTest, RejectModeDuplicatesOverTwoGatewaysExecuteOnce) {
@@ -127,21 +69,21 @@ TEST_F(RedisGatewaysTest, RejectModeDuplicatesOverTwoGatewaysExecuteOnce) {
     }
   }
   EXPECT_EQ(created, 1);
-  EXPECT_EQ(upstream_->Count(key), 1u);
+  EXPECT_EQ(upstream().Count(key), 1u);
 }
 
 TEST_F(RedisGatewaysTest, WaitersOnTheOtherGatewayGetTheFirstResult) {
   const std::string key = UniqueKey();
   HttpResponse first;
   std::thread original(
-      [&] { first = Fetch(a_->port(), KeyedPost("/wait/slow?ms=800", key), 30s); });
-  ASSERT_TRUE(upstream_->WaitForCount(key, 1)) << "the first request never arrived";
+      [&] { first = Fetch(a().port(), KeyedPost("/wait/slow?ms=800", key), 30s); });
+  ASSERT_TRUE(upstream().WaitForCount(key, 1)) << "the first request never arrived";
   std::vector<HttpResponse> waiters(5);
   std::vector<std::thread> threads;
   const auto start = SteadyClock::now();
   for (auto& waiter : waiters) {
     threads.emplace_back(
-        [&] { waiter = Fetch(b_->port(), KeyedPost("/wait/slow?ms=800", key), 30s); });
+        [&] { waiter = Fetch(b().port(), KeyedPost("/wait/slow?ms=800", key), 30s); });
   }
   for (auto& t : threads) t.join();
   original.join();
@@ -151,7 +93,7 @@ TEST_F(RedisGatewaysTest, WaitersOnTheOtherGatewayGetTheFirstResult) {
   for (const HttpResponse& waiter : waiters) {
     EXPECT_TRUE(IsReplayOf(waiter, first)) << waiter.Describe();
   }
-  EXPECT_EQ(upstream_->Count(key), 1u);
+  EXPECT_EQ(upstream().Count(key), 1u);
   EXPECT_LT(waited, 5s) << "woken by the completion, not by the wait time-out";
 }
 
@@ -167,7 +109,7 @@ TEST_F(RedisGatewaysTest, RedisStoppedMidLoadGives503WithoutUnprotectedExecution
     load.emplace_back([&, t] {
       for (int i = 0; i < 5000 && !stop.load(); ++i) {
         const std::string key = UniqueKey("load-" + std::to_string(t));
-        const uint16_t port = ((i + t) % 2 == 0 ? a_ : b_)->port();
+        const uint16_t port = ((i + t) % 2 == 0 ? a() : b()).port();
         HttpResponse r = Fetch(port, KeyedPost("/payments", key, PaymentBody()), 15s);
         std::lock_guard lock(mutex);
         all_keys.push_back(key);
@@ -208,9 +150,9 @@ TEST_F(RedisGatewaysTest, RedisStoppedMidLoadGives503WithoutUnprotectedExecution
   }
   size_t executed = 0;
   for (const std::string& key : keys) {
-    if (upstream_->Count(key) == 0) continue;
+    if (upstream().Count(key) == 0) continue;
     ++executed;
-    auto seen = upstream_->Last(key);
+    auto seen = upstream().Last(key);
     ASSERT_TRUE(seen.has_value()) << key;
     EXPECT_TRUE(seen->Header("Idempotency-Fence").has_value())
         << "unprotected execution of " << key << ": " << seen->Describe();

@@ -5,7 +5,9 @@
 #include <boost/json.hpp>
 #include <cstdlib>
 #include <iostream>
+#include <latch>
 #include <sstream>
+#include <thread>
 
 namespace idem::e2e {
 namespace {
@@ -241,6 +243,64 @@ std::map<std::string, double> OutcomeCounts(uint16_t admin_port) {
     counts[outcome] += std::strtod(line.c_str() + close + 1, nullptr);
   }
   return counts;
+}
+
+bool Replayed(const HttpResponse& response) {
+  auto marks = response.HeaderValues("Idempotent-Replayed");
+  return marks.size() == 1 && marks[0] == "true";
+}
+
+std::unique_ptr<GatewayGroup> GatewayGroup::Start(const std::string& store_uri, int count,
+                                                  const std::string& config) {
+  auto group = std::make_unique<GatewayGroup>();
+  group->upstream = Upstream::Start(group->error);
+  if (!group->upstream) {
+    group->error = "upstream: " + group->error;
+    return group;
+  }
+  for (int i = 0; i < count; ++i) {
+    GatewayOptions options;
+    options.config = config;
+    options.store_uri = store_uri;
+    options.upstream_url = group->upstream->url();
+    auto gateway = Gateway::Start(options, group->error);
+    if (!gateway) {
+      group->gateways.clear();
+      return group;
+    }
+    group->gateways.push_back(std::move(gateway));
+  }
+  return group;
+}
+
+std::vector<HttpResponse> GatewayGroup::SendToAll(const HttpRequest& request, int n) {
+  std::vector<HttpResponse> responses(n);
+  std::latch ready(n);
+  std::vector<std::thread> threads;
+  for (int i = 0; i < n; ++i) {
+    const uint16_t port = gateways[i % gateways.size()]->port();
+    threads.emplace_back([&, i, port] {
+      HttpConnection connection;
+      const bool connected = connection.Connect(port);
+      ready.arrive_and_wait();
+      if (!connected) {
+        responses[i].error = connection.error();
+        return;
+      }
+      responses[i] = connection.RoundTrip(request, std::chrono::seconds(30));
+    });
+  }
+  for (auto& thread : threads) thread.join();
+  return responses;
+}
+
+std::string GatewayGroup::Logs(size_t max_bytes) const {
+  std::string out;
+  for (size_t i = 0; i < gateways.size(); ++i) {
+    out += "--- gateway " + std::to_string(i) + " log ---\n" +
+           gateways[i]->Log().substr(0, max_bytes) + "\n";
+  }
+  return out;
 }
 
 Stack* StackTestBase::SharedStack(const std::string& config,

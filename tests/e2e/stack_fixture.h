@@ -17,10 +17,12 @@
 
 #include <gtest/gtest.h>
 
+#include <iostream>
 #include <map>
 #include <memory>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "harness.h"
 #include "http_client.h"
@@ -77,6 +79,65 @@ std::map<std::string, double> OutcomeCounts(uint16_t admin_port);
 
 // The body of a "/payments" request.
 std::string PaymentBody(int amount = 1000, std::string_view currency = "eur");
+
+// Carries exactly one "Idempotent-Replayed: true".
+bool Replayed(const HttpResponse& response);
+
+// One upstream and several gateways sharing one store (Redis, PostgreSQL):
+// what multi-gateway suites and the chaos soak run on.
+struct GatewayGroup {
+  std::unique_ptr<Upstream> upstream;
+  std::vector<std::unique_ptr<Gateway>> gateways;
+  std::string error;  // why the group did not start
+
+  bool ok() const { return upstream && !gateways.empty(); }
+  // Starts an upstream and `count` gateways with `config` on `store_uri`.
+  static std::unique_ptr<GatewayGroup> Start(const std::string& store_uri, int count,
+                                             const std::string& config = DefaultConfig());
+  // `request` from `n` threads released at once, one connection each,
+  // spread over the gateways in turn.
+  std::vector<HttpResponse> SendToAll(const HttpRequest& request, int n);
+  // Every gateway's log since its last start, each cut to `max_bytes`.
+  std::string Logs(size_t max_bytes = 8000) const;
+};
+
+// A suite on a GatewayGroup of two gateways. Derived provides
+//   static std::string StartStore(std::string& error);  // the store URI, "" on failure
+//   static void StopStore();
+// and may provide Config() (default: DefaultConfig()).
+template <typename Derived>
+class GatewayGroupTest : public ::testing::Test {
+ public:
+  static std::string Config() { return DefaultConfig(); }
+
+ protected:
+  static void SetUpTestSuite() {
+    std::string uri = Derived::StartStore(error_);
+    if (uri.empty()) return;
+    group_ = GatewayGroup::Start(uri, 2, Derived::Config());
+    if (!group_->ok()) error_ = group_->error;
+  }
+  static void TearDownTestSuite() {
+    group_.reset();
+    Derived::StopStore();
+  }
+  void SetUp() override {
+    ASSERT_TRUE(group_ && group_->ok()) << "the group did not start: " << error_;
+  }
+  void TearDown() override {
+    if (HasFailure() && group_) std::cerr << group_->Logs();
+  }
+
+  static Gateway& a() { return *group_->gateways[0]; }
+  static Gateway& b() { return *group_->gateways[1]; }
+  static Upstream& upstream() { return *group_->upstream; }
+  static std::vector<HttpResponse> SendToBoth(const HttpRequest& request, int n) {
+    return group_->SendToAll(request, n);
+  }
+
+  static inline std::unique_ptr<GatewayGroup> group_;
+  static inline std::string error_;
+};
 
 class StackTestBase : public ::testing::Test {
  protected:

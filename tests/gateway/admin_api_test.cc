@@ -17,10 +17,15 @@ using ::testing::Pair;
 class AdminApiTest : public ::testing::Test {
  protected:
   // The memory store answers inline, so the response is there on return.
-  StoredResponse Call(std::string_view method, std::string_view target) {
+  StoredResponse Call(std::string_view method, std::string_view target,
+                      std::string_view authorization = {}) {
+    return CallOn(admin_, method, target, authorization);
+  }
+  static StoredResponse CallOn(AdminApi& admin, std::string_view method,
+                               std::string_view target, std::string_view authorization) {
     StoredResponse out;
     bool answered = false;
-    admin_.Handle(method, target, [&](StoredResponse r) {
+    admin.Handle(method, target, authorization, [&](StoredResponse r) {
       out = std::move(r);
       answered = true;
     });
@@ -42,6 +47,35 @@ TEST_F(AdminApiTest, HealthAndReadiness) {
   EXPECT_EQ(draining.status, 503);
   EXPECT_THAT(draining.body, HasSubstr("urn:idem:problem:draining"));
   EXPECT_EQ(Call("GET", "/healthz").status, 200);
+}
+
+TEST_F(AdminApiTest, WithATokenEveryAddressButHealthzNeedsTheBearerToken) {
+  const std::string token = "s3cret-admin-token-0123456789";
+  AdminApi guarded(*store_, metrics_, draining_, token);
+  EXPECT_EQ(CallOn(guarded, "GET", "/healthz", "").status, 200);
+  for (const std::string_view target :
+       {"/readyz", "/metrics", "/keys/anonymous%20POST%20/p%20k", "/nothing"}) {
+    for (const std::string_view authorization :
+         {std::string_view(), std::string_view("Bearer wrong-token"),
+          std::string_view("Bearer s3cret-admin-token-012345678"),  // a prefix
+          std::string_view("Bearer s3cret-admin-token-01234567890"),  // longer
+          std::string_view("Basic czNjcmV0"), std::string_view("s3cret-admin-token-0123456789")}) {
+      const StoredResponse denied = CallOn(guarded, "GET", target, authorization);
+      EXPECT_EQ(denied.status, 401) << target << " with " << authorization;
+      EXPECT_THAT(denied.body, HasSubstr("urn:idem:problem:unauthorized"));
+      EXPECT_THAT(denied.headers, Contains(Pair("WWW-Authenticate", HasSubstr("Bearer"))));
+    }
+    EXPECT_EQ(CallOn(guarded, "DELETE", target, "").status, 401);
+  }
+  EXPECT_EQ(CallOn(guarded, "GET", "/readyz", "Bearer " + token).status, 200);
+  EXPECT_EQ(CallOn(guarded, "GET", "/metrics", "bearer " + token).status, 200);
+  EXPECT_EQ(CallOn(guarded, "GET", "/keys/anonymous%20POST%20/p%20k", "Bearer " + token).status,
+            404);
+}
+
+TEST_F(AdminApiTest, WithoutATokenNoAuthorizationIsAskedFor) {
+  EXPECT_EQ(Call("GET", "/readyz").status, 200);
+  EXPECT_EQ(Call("GET", "/metrics", "Bearer anything").status, 200);
 }
 
 TEST_F(AdminApiTest, MetricsInPrometheusFormat) {

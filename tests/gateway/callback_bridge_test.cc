@@ -44,18 +44,22 @@ TEST(AwaitCallbackTest, InlineCallbackNeedsNoSuspension) {
             7);
 }
 
+// The callback threads are joined on the io thread: done() may still be
+// waking the io_context when the coroutine resumes, so they must finish
+// before RunOnIoThread destroys it (ThreadSanitizer saw that race).
 TEST(AwaitCallbackTest, CallbackOnAnotherThreadResumesOnTheIoThread) {
   std::thread other;
   EXPECT_EQ(RunOnIoThread([&]() -> asio::awaitable<int> {
-              co_return co_await AwaitCallback<int>([&](Callback<int> done) {
+              const int value = co_await AwaitCallback<int>([&](Callback<int> done) {
                 other = std::thread([done] {
                   std::this_thread::sleep_for(std::chrono::milliseconds(20));
                   done(42);
                 });
               });
+              other.join();
+              co_return value;
             }),
             42);
-  other.join();
 }
 
 TEST(AwaitCallbackTest, ManyRacingCallbacksEachResumeOnce) {
@@ -66,9 +70,9 @@ TEST(AwaitCallbackTest, ManyRacingCallbacksEachResumeOnce) {
       total += co_await AwaitCallback<int>(
           [&](Callback<int> done) { threads.emplace_back([done] { done(1); }); });
     }
+    for (auto& t : threads) t.join();
     co_return total;
   });
-  for (auto& t : threads) t.join();
   EXPECT_EQ(sum, 200);
 }
 

@@ -10,6 +10,8 @@
 #include <thread>
 #include <vector>
 
+#include "idem/encrypting_store.h"
+#include "idem/key.h"
 #include "idem/memory_store.h"
 
 namespace idem::gateway {
@@ -450,6 +452,58 @@ TEST_F(IdempotencyFilterTest, StoreOutageForwardsUnprotectedWhenTheRouteSaysPass
   const Action action = BeginWith(filter, request);
   EXPECT_EQ(action.kind, Kind::kForward);
   EXPECT_EQ(action.outcome, Outcome::kUnprotected);
+}
+
+// A record that exists but cannot be read (its encryption key was
+// retired) may be a finished execution: "pass" must not run it again.
+TEST_F(IdempotencyFilterTest, UnreadableRecordFailsClosedEvenWhenTheRouteSaysPass) {
+  const auto keys = [](std::string_view entry, std::string active) {
+    EncryptionKeys k;
+    k.active_id = std::move(active);
+    k.keys = ParseEncryptionKeys(entry).value();
+    return k;
+  };
+  const std::string_view old_key =
+      "old:000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f";
+  const std::string_view new_key = "new:ICEiIyQlJicoKSorLC0uLzAxMjM0NTY3ODk6Ozw9Pj8=";
+  Engine before(NewEncryptingStore(store_, keys(old_key, "old")), clock_);
+  IdempotencyFilter writer(config_, before, metrics_);
+  TestRequest request;
+  request.target = "/pass/pay";
+  request.Key("sealed");
+  const Action first = BeginWith(writer, request);
+  ASSERT_EQ(first.kind, Kind::kExecute);
+  std::promise<Outcome> stored;
+  writer.Complete(first.execution, Created("{}"), [&](Outcome o) { stored.set_value(o); });
+  ASSERT_EQ(stored.get_future().get(), Outcome::kExecuted);
+
+  Engine after(NewEncryptingStore(store_, keys(new_key, "new")), clock_);
+  IdempotencyFilter reader(config_, after, metrics_);
+  const Action retry = BeginWith(reader, request);
+  ASSERT_EQ(retry.kind, Kind::kRespond);
+  EXPECT_EQ(retry.problem.type, ProblemType::kStoreUnavailable);
+  EXPECT_EQ(retry.outcome, Outcome::kStoreError);
+}
+
+TEST_F(IdempotencyFilterTest, TenantIdsAreKeyedWithTheSecret) {
+  RouteConfig route;
+  const std::vector<HeaderLine> alice = {{"Authorization", "Bearer alice"}};
+  const std::string plain = IdempotencyFilter::TenantOf(route.idempotency, alice);
+  const std::string keyed = IdempotencyFilter::TenantOf(route.idempotency, alice,
+                                                        "a-secret-of-16-bytes");
+  EXPECT_NE(plain, keyed);
+  EXPECT_EQ(keyed.size(), 32u);
+  EXPECT_EQ(keyed, TenantId({"Bearer alice"}, "a-secret-of-16-bytes"));
+  EXPECT_NE(keyed, IdempotencyFilter::TenantOf(route.idempotency, alice, "another-secret-16b"));
+  EXPECT_EQ(IdempotencyFilter::TenantOf(route.idempotency, {}, "a-secret-of-16-bytes"),
+            "anonymous");
+
+  // The filter uses the configured secret for scope keys.
+  config_.secrets.tenant_secret = "a-secret-of-16-bytes";
+  TestRequest request;
+  request.Key("k").Header("Authorization", "Bearer alice");
+  const Action action = Begin(request);
+  EXPECT_EQ(action.scope_key.substr(0, 32), keyed);
 }
 
 TEST_F(IdempotencyFilterTest, StoreCallsAreTimed) {

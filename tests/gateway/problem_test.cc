@@ -30,7 +30,8 @@ constexpr ProblemType kAll[] = {ProblemType::kMissingKey,
                                 ProblemType::kDraining,
                                 ProblemType::kUpstreamTimeout,
                                 ProblemType::kNotFound,
-                                ProblemType::kMethodNotAllowed};
+                                ProblemType::kMethodNotAllowed,
+                                ProblemType::kUnauthorized};
 
 TEST(ProblemTest, EveryTypeHasAUniqueStableUri) {
   std::set<std::string> uris;
