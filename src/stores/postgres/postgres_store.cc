@@ -17,7 +17,7 @@
 #include <utility>
 #include <vector>
 
-#include "stores/postgres/completed_cache.h"
+#include "stores/common/completed_cache.h"
 #include "stores/postgres/pg_client.h"
 #include "stores/postgres/pg_migrate.h"
 #include "stores/postgres/pg_schema.h"
@@ -541,7 +541,7 @@ class StoreCore {
   const pg::Schema schema_;
   pg::Client client_;  // before everything that holds io objects
   pg::WaitRegistry waits_;
-  pg::CompletedCache cache_;
+  stores::CompletedCache cache_;
   asio::strand<asio::io_context::executor_type> timers_;
   asio::steady_timer poll_timer_;
   asio::steady_timer sweep_timer_;

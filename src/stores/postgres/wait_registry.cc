@@ -2,7 +2,7 @@
 
 #include <utility>
 
-#include "stores/postgres/completed_cache.h"
+#include "stores/common/completed_cache.h"
 
 namespace idem::pg {
 
@@ -11,7 +11,7 @@ void WaitRegistry::Add(const std::string& key, std::chrono::milliseconds timeout
   std::lock_guard lock(mutex_);
   auto [it, inserted] = keys_.try_emplace(key);
   if (inserted) {
-    it->second.hash = KeyHash(key);
+    it->second.hash = stores::KeyHash(key);
     key_by_hash_[it->second.hash] = key;
   }
   const uint64_t id = next_id_++;

@@ -1,8 +1,8 @@
-#include "stores/postgres/completed_cache.h"
+#include "stores/common/completed_cache.h"
 
 #include "idem/fingerprint.h"
 
-namespace idem::pg {
+namespace idem::stores {
 namespace {
 
 size_t Footprint(const Record& record) {
@@ -77,4 +77,4 @@ void CompletedCache::EraseLocked(List::iterator it) {
   lru_.erase(it);
 }
 
-}  // namespace idem::pg
+}  // namespace idem::stores

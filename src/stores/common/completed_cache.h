@@ -1,8 +1,9 @@
 // A bounded, least-recently-used cache of completed records, so replays on
-// this gateway skip the database. Sound because a completed record never
-// changes until it expires (judged here, by the same Clock) or is deleted,
-// and deletes are broadcast with NOTIFY and name the key by its SHA-256.
-// Thread-safe.
+// this gateway skip a shared store (PostgreSQL, Redis). Sound because a
+// completed record never changes until it expires (judged here, by the same
+// Clock) or is deleted, and the store broadcasts deletes (NOTIFY, PUBLISH)
+// naming the key by its SHA-256; while that broadcast cannot be heard the
+// cache keeps nothing. Thread-safe.
 #pragma once
 
 #include <atomic>
@@ -16,7 +17,7 @@
 
 #include "idem/record.h"
 
-namespace idem::pg {
+namespace idem::stores {
 
 class CompletedCache {
  public:
@@ -26,7 +27,7 @@ class CompletedCache {
   RecordPtr Find(const std::string& key, int64_t now_ms);
 
   // Entries are kept only while deletes can be heard of (the store's
-  // LISTEN connection is up); turning listening off empties the cache.
+  // listening connection is up); turning listening off empties the cache.
   void SetListening(bool listening);
 
   // Bumped by every erase: a record read from the database before a delete
@@ -38,7 +39,7 @@ class CompletedCache {
   // ignored.
   void Insert(const RecordPtr& record, uint64_t epoch);
   void Erase(const std::string& key);
-  // `hex_sha256`: lower-case hex SHA-256 of the key, as NOTIFY names it.
+  // `hex_sha256`: lower-case hex SHA-256 of the key, as delete broadcasts name it.
   void EraseByHash(std::string_view hex_sha256);
 
  private:
@@ -61,7 +62,7 @@ class CompletedCache {
   bool listening_ = false;
 };
 
-// Lower-case hex SHA-256 of a key, the name NOTIFY payloads use.
+// Lower-case hex SHA-256 of a key, the name delete broadcasts use.
 std::string KeyHash(std::string_view key);
 
-}  // namespace idem::pg
+}  // namespace idem::stores
