@@ -6,6 +6,11 @@
 # bench/report.sh turns them into docs/benchmarks.md.
 #
 #   bench/gateway/run.sh --build BUILD_DIR --out-dir DIR [--quick]
+#                        [--only "SYSTEM..."] [--workloads "WORKLOAD..."]
+#
+# --only: start and measure just these systems (names as below), in the
+# systems group only; --workloads: just these workloads there. Both are for
+# working on one system; `make bench` runs everything.
 #
 # Systems: direct (the upstream alone), nginx (plain keep-alive reverse
 # proxy), idem serve with the memory, RocksDB, Redis and PostgreSQL stores,
@@ -32,11 +37,15 @@ bench_dir=$(cd "$here/.." && pwd)
 build=""
 out_dir=""
 quick=0
+only=""
+workloads="unique replay mix nokey"
 while [[ $# -gt 0 ]]; do
   case "$1" in
     --build) build=$(cd "$2" && pwd); shift ;;
     --out-dir) out_dir="$2"; shift ;;
     --quick) quick=1 ;;
+    --only) only="$2"; shift ;;
+    --workloads) workloads="$2"; shift ;;
     *) echo "run.sh: unknown argument $1" >&2; exit 2 ;;
   esac
   shift
@@ -81,29 +90,43 @@ for size in 100 10240 524288; do
 done
 
 declare -A url up_of threads_of
+all_systems=(direct nginx idem-memory idem-rocksdb idem-redis idem-postgres
+             seeds-express node-idempotency express-idempotency)
+systems=()
+for s in "${all_systems[@]}"; do
+  if [[ -z "$only" || " $only " == *" $s "* ]]; then systems+=("$s"); fi
+done
+[[ ${#systems[@]} -gt 0 ]] || die "--only names no known system (known: ${all_systems[*]})"
+wanted() { [[ " ${systems[*]} " == *" $1 "* ]]; }
+peers=()
+for peer in seeds-express node-idempotency express-idempotency; do
+  if wanted "$peer"; then peers+=("$peer"); fi
+done
+declare -A peer_script=([seeds-express]=seeds_express.js [node-idempotency]=node_idempotency.js
+                        [express-idempotency]=express_idempotency.js)
+
 start_upstream 1
 main_upstream=$upstream_port
 url[direct]="http://127.0.0.1:$main_upstream"
-start_nginx nginx 1 "$main_upstream"
-url[nginx]="http://127.0.0.1:$nginx_port"
+if wanted nginx; then
+  start_nginx nginx 1 "$main_upstream"
+  url[nginx]="http://127.0.0.1:$nginx_port"
+fi
+# Redis backs idem-redis and every peer, and is flushed before each workload.
 start_redis
-start_postgres
-start_idem idem-memory 1 memory: "$main_upstream"
-url[idem-memory]="http://127.0.0.1:$idem_port"
-start_idem idem-rocksdb 1 "rocksdb:$tmp/rocksdb" "$main_upstream"
-url[idem-rocksdb]="http://127.0.0.1:$idem_port"
-start_idem idem-redis 1 "redis://127.0.0.1:$redis_port" "$main_upstream"
-url[idem-redis]="http://127.0.0.1:$idem_port"
-start_idem idem-postgres 1 "$postgres_uri" "$main_upstream"
-url[idem-postgres]="http://127.0.0.1:$idem_port"
-peers=(seeds-express node-idempotency express-idempotency)
-declare -A peer_script=([seeds-express]=seeds_express.js [node-idempotency]=node_idempotency.js
-                        [express-idempotency]=express_idempotency.js)
+if wanted idem-postgres; then start_postgres; fi
+declare -A store_of=([idem-memory]=memory: [idem-rocksdb]="rocksdb:$tmp/rocksdb"
+                     [idem-redis]="redis://127.0.0.1:$redis_port")
+for s in idem-memory idem-rocksdb idem-redis idem-postgres; do
+  wanted "$s" || continue
+  store=${store_of[$s]:-$postgres_uri}
+  start_idem "$s" 1 "$store" "$main_upstream"
+  url[$s]="http://127.0.0.1:$idem_port"
+done
 for peer in "${peers[@]}"; do
   start_peer "$peer" "${peer_script[$peer]}" "$main_upstream" "$redis_port"
   url[$peer]="http://127.0.0.1:$peer_port"
 done
-systems=(direct nginx idem-memory idem-rocksdb idem-redis idem-postgres "${peers[@]}")
 for s in "${systems[@]}"; do up_of[$s]=$main_upstream; threads_of[$s]=1; done
 log "all systems up: ${systems[*]}"
 
@@ -159,39 +182,44 @@ run_group() {
   done
 }
 
-run_group systems "$connections" 100 "$duration" "unique replay mix nokey" "${systems[@]}"
+run_group systems "$connections" 100 "$duration" "$workloads" "${systems[@]}"
 
-# The best Node peer on unique keys (median of its rounds) joins the sweeps.
-best_peer="" best_rps=0
-for peer in "${peers[@]}"; do
-  rps=$(awk -F'\t' -v p="$peer" '$1 == "systems" && $3 == "unique" && $2 == p { print $8 }' "$rounds_file" |
-        sort -n | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] + 0 }')
-  if [[ $rps -gt $best_rps ]]; then best_peer=$peer best_rps=$rps; fi
-done
-[[ -n "$best_peer" ]] || best_peer=node-idempotency
-log "best peer on unique keys: $best_peer"
-for conns in 1 256; do
-  run_group connections "$conns" 100 "$sweep_duration" "$sweep_workloads" nginx idem-memory "$best_peer"
-done
-for body in 10240 524288; do
-  run_group body "$connections" "$body" "$sweep_duration" "$sweep_workloads" nginx idem-memory "$best_peer"
-done
+if [[ -n "$only" ]]; then
+  log "--only: the sweeps are skipped"
+  best_peer=""
+else
+  # The best Node peer on unique keys (median of its rounds) joins the sweeps.
+  best_peer="" best_rps=0
+  for peer in "${peers[@]}"; do
+    rps=$(awk -F'\t' -v p="$peer" '$1 == "systems" && $3 == "unique" && $2 == p { print $8 }' "$rounds_file" |
+          sort -n | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] + 0 }')
+    if [[ $rps -gt $best_rps ]]; then best_peer=$peer best_rps=$rps; fi
+  done
+  [[ -n "$best_peer" ]] || best_peer=node-idempotency
+  log "best peer on unique keys: $best_peer"
+  for conns in 1 256; do
+    run_group connections "$conns" 100 "$sweep_duration" "$sweep_workloads" nginx idem-memory "$best_peer"
+  done
+  for body in 10240 524288; do
+    run_group body "$connections" "$body" "$sweep_duration" "$sweep_workloads" nginx idem-memory "$best_peer"
+  done
 
-# io threads: a separate upstream with one thread per core, so that it is
-# not the first thing to saturate.
-start_upstream "$(nproc)"
-wide_upstream=$upstream_port
-thread_systems=()
-for n in $threads_list; do
-  start_idem "idem-memory-t$n" "$n" memory: "$wide_upstream"
-  url[idem-memory-t$n]="http://127.0.0.1:$idem_port"
-  start_nginx "nginx-w$n" "$n" "$wide_upstream"
-  url[nginx-w$n]="http://127.0.0.1:$nginx_port"
-  up_of[idem-memory-t$n]=$wide_upstream up_of[nginx-w$n]=$wide_upstream
-  threads_of[idem-memory-t$n]=$n threads_of[nginx-w$n]=$n
-  thread_systems+=("idem-memory-t$n" "nginx-w$n")
-done
-run_group threads "$connections" 100 "$sweep_duration" "$sweep_workloads" "${thread_systems[@]}"
+  # io threads: a separate upstream with one thread per core, so that it is
+  # not the first thing to saturate.
+  start_upstream "$(nproc)"
+  wide_upstream=$upstream_port
+  thread_systems=()
+  for n in $threads_list; do
+    start_idem "idem-memory-t$n" "$n" memory: "$wide_upstream"
+    url[idem-memory-t$n]="http://127.0.0.1:$idem_port"
+    start_nginx "nginx-w$n" "$n" "$wide_upstream"
+    url[nginx-w$n]="http://127.0.0.1:$nginx_port"
+    up_of[idem-memory-t$n]=$wide_upstream up_of[nginx-w$n]=$wide_upstream
+    threads_of[idem-memory-t$n]=$n threads_of[nginx-w$n]=$n
+    thread_systems+=("idem-memory-t$n" "nginx-w$n")
+  done
+  run_group threads "$connections" 100 "$sweep_duration" "$sweep_workloads" "${thread_systems[@]}"
+fi
 
 {
   echo "http_rounds=$rounds"
