@@ -47,6 +47,7 @@ class ForwardingStore : public Store {
     inner_->WaitForCompletion(std::move(key), timeout, std::move(done));
   }
   void Ping(Callback<Status> done) override { inner_->Ping(std::move(done)); }
+  std::vector<StoreMetric> Metrics() const override { return inner_->Metrics(); }
 
  protected:
   Store& inner() { return *inner_; }

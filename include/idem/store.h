@@ -27,6 +27,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "idem/record.h"
 #include "idem/status.h"
@@ -67,6 +68,16 @@ struct CompleteRequest {
   std::string owner;
   StoredResponse response;
   int64_t ttl_ms = 86'400'000;  // how long the response is replayed
+};
+
+// One number a backend reports about itself (group commits, rows reaped,
+// cache hits...). The gateway renders it on /metrics as `idem_store_<name>`.
+struct StoreMetric {
+  enum class Kind { kCounter, kGauge };
+  std::string name;  // [a-z_]+; counters end in "_total"
+  std::string help;  // one line
+  Kind kind = Kind::kCounter;
+  double value = 0;
 };
 
 struct CheckpointRequest {
@@ -118,6 +129,10 @@ class Store {
 
   // Whether the store answers (for /readyz).
   virtual void Ping(Callback<Status> done) = 0;
+
+  // The backend's own counters and gauges, read without blocking (for
+  // /metrics). Default: none.
+  virtual std::vector<StoreMetric> Metrics() const { return {}; }
 };
 
 // Blocking forms for plain programs and tests. They wait on the calling

@@ -98,8 +98,9 @@ void AdminApi::Handle(std::string_view method, std::string_view target,
     if (!get) return done(MethodNotAllowed("GET, HEAD"));
     if (path == "/healthz") return done(Text(200, "text/plain; charset=utf-8", "ok\n"));
     if (path == "/metrics") {
-      return done(Text(200, "text/plain; version=0.0.4; charset=utf-8",
-                       metrics_.RenderPrometheus()));
+      std::string text = metrics_.RenderPrometheus();
+      Metrics::RenderStoreMetrics(text, store_.Metrics());
+      return done(Text(200, "text/plain; version=0.0.4; charset=utf-8", std::move(text)));
     }
     if (draining_.load(std::memory_order_relaxed)) {
       return done(ProblemOf(ProblemType::kDraining));

@@ -171,4 +171,20 @@ std::string Metrics::RenderPrometheus() const {
   return out;
 }
 
+void Metrics::RenderStoreMetrics(std::string& out, const std::vector<StoreMetric>& metrics) {
+  for (const StoreMetric& metric : metrics) {
+    const std::string name = "idem_store_" + metric.name;
+    const bool counter = metric.kind == StoreMetric::Kind::kCounter;
+    out.append("# HELP ").append(name).append(" ").append(metric.help).append("\n");
+    out.append("# TYPE ").append(name).append(counter ? " counter\n" : " gauge\n");
+    // Counters and most gauges are whole numbers; print them without a
+    // fraction so scrapers and tests see "42", not "42.000000".
+    const double whole = static_cast<double>(static_cast<int64_t>(metric.value));
+    out.append(name).append(" ");
+    out.append(whole == metric.value ? std::to_string(static_cast<int64_t>(metric.value))
+                                     : std::to_string(metric.value));
+    out.append("\n");
+  }
+}
+
 }  // namespace idem::gateway

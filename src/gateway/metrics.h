@@ -13,6 +13,9 @@
 #include <cstdint>
 #include <string>
 #include <string_view>
+#include <vector>
+
+#include "idem/store.h"
 
 namespace idem::gateway {
 
@@ -59,6 +62,8 @@ class Metrics {
   uint64_t UpstreamObservationCount() const;
 
   std::string RenderPrometheus() const;
+  // Appends the store backend's own numbers as `idem_store_<name>`.
+  static void RenderStoreMetrics(std::string& out, const std::vector<StoreMetric>& metrics);
 
   // Upper bounds of the histogram buckets, in seconds (+Inf is implicit).
   static constexpr std::array<double, 17> kBucketBounds = {

@@ -5,6 +5,7 @@
 
 #include <boost/json.hpp>
 
+#include "idem/forwarding_store.h"
 #include "idem/memory_store.h"
 
 namespace idem::gateway {
@@ -85,6 +86,29 @@ TEST_F(AdminApiTest, MetricsInPrometheusFormat) {
   EXPECT_THAT(response.headers,
               Contains(Pair("Content-Type", "text/plain; version=0.0.4; charset=utf-8")));
   EXPECT_THAT(response.body, HasSubstr("idem_requests_total{outcome=\"replayed\"} 1\n"));
+}
+
+// A backend that reports numbers of its own, seen through a decorator.
+class CountingStore final : public ForwardingStore {
+ public:
+  CountingStore() : ForwardingStore(NewMemoryStore()) {}
+  std::vector<StoreMetric> Metrics() const override {
+    return {{"group_syncs_total", "WAL syncs.", StoreMetric::Kind::kCounter, 42},
+            {"cache_fill_ratio", "Cache fill.", StoreMetric::Kind::kGauge, 0.25}};
+  }
+};
+
+TEST_F(AdminApiTest, MetricsIncludeTheStoreBackendsOwnNumbers) {
+  auto backend = std::make_shared<CountingStore>();
+  ForwardingStore decorated(backend);
+  AdminApi admin(decorated, metrics_, draining_);
+  const std::string text = CallOn(admin, "GET", "/metrics", "").body;
+  EXPECT_THAT(text, HasSubstr("# TYPE idem_store_group_syncs_total counter\n"
+                              "idem_store_group_syncs_total 42\n"));
+  EXPECT_THAT(text, HasSubstr("# TYPE idem_store_cache_fill_ratio gauge\n"
+                              "idem_store_cache_fill_ratio 0.25"));
+  // The memory store reports nothing of its own.
+  EXPECT_THAT(Call("GET", "/metrics").body, ::testing::Not(HasSubstr("idem_store_group")));
 }
 
 TEST_F(AdminApiTest, GetsAndDeletesARecordByItsEncodedScopeKey) {
