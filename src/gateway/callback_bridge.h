@@ -1,5 +1,5 @@
-// AwaitCallback: awaits a callback-style call (the Store and Engine API)
-// from an Asio coroutine.
+// CallbackCall and AwaitCallback: await a callback-style call (the Store and
+// Engine API) from an Asio coroutine.
 //
 // The coroutine always resumes on its own executor. A callback that runs
 // inline, before the call returns (the memory store), costs no suspension
@@ -95,14 +95,38 @@ auto UntilDelivered(const std::shared_ptr<Rendezvous<T>>& rendezvous) {
 
 }  // namespace internal
 
-// `start` is called with a Callback<T> and must arrange for it to run
+// A callback-style call started at construction. When its callback ran
+// before the call returned (the memory store), ready() is true at once and
+// Take() has the value without suspending the coroutine, and without the
+// coroutine frame a call to AwaitCallback costs; otherwise co_await Wait()
+// first. `start` is called with a Callback<T> and must arrange for it to run
 // exactly once, e.g. [&](auto done) { engine.Begin(..., std::move(done)); }.
+template <typename T>
+class CallbackCall {
+ public:
+  template <typename Start>
+  explicit CallbackCall(Start start)
+      : rendezvous_(std::make_shared<internal::Rendezvous<T>>()) {
+    start(Callback<T>(
+        [rendezvous = rendezvous_](T value) { rendezvous->Deliver(std::move(value)); }));
+  }
+
+  bool ready() const { return rendezvous_->Ready(); }
+  // Resumes the awaiting coroutine, on its own executor, once the value came.
+  auto Wait() const { return internal::UntilDelivered(rendezvous_); }
+  T Take() { return rendezvous_->Take(); }
+
+ private:
+  std::shared_ptr<internal::Rendezvous<T>> rendezvous_;
+};
+
+// The same as one awaitable, for paths where a coroutine frame does not
+// matter.
 template <typename T, typename Start>
 boost::asio::awaitable<T> AwaitCallback(Start start) {
-  auto rendezvous = std::make_shared<internal::Rendezvous<T>>();
-  start(Callback<T>([rendezvous](T value) { rendezvous->Deliver(std::move(value)); }));
-  if (!rendezvous->Ready()) co_await internal::UntilDelivered(rendezvous);
-  co_return rendezvous->Take();
+  CallbackCall<T> call(std::move(start));
+  if (!call.ready()) co_await call.Wait();
+  co_return call.Take();
 }
 
 }  // namespace idem::gateway

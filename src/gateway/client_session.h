@@ -97,9 +97,14 @@ class ClientSession : public std::enable_shared_from_this<ClientSession> {
   boost::asio::awaitable<bool> Protect(RequestParser& parser,
                                        const Classification& classification);
 
-  // Reading the rest of a request; on failure the client has been answered
-  // (or is gone) and the connection must close.
-  boost::asio::awaitable<bool> ReadBody(WholeRequestParser& parser);
+  // Reading the rest of a request. BufferedBody parses what is already read:
+  // success when the body is complete, need_more when ReadBody must read
+  // on (or send 100 Continue first), another error when the body is
+  // unreadable. ReadBody goes on from that answer; on failure the client has
+  // been answered (or is gone) and the connection must close.
+  boost::system::error_code BufferedBody(WholeRequestParser& parser);
+  boost::asio::awaitable<bool> ReadBody(WholeRequestParser& parser,
+                                        boost::system::error_code ec);
   boost::asio::awaitable<bool> RejectUnreadable(boost::system::error_code ec);
   boost::asio::awaitable<bool> Reject(ProblemType type, std::string detail = {});
   boost::asio::awaitable<bool> SendContinue();
@@ -109,10 +114,13 @@ class ClientSession : public std::enable_shared_from_this<ClientSession> {
       const boost::beast::http::request<boost::beast::http::string_body>& request,
       Execution* execution);
   boost::asio::awaitable<bool> ForwardStreaming(StreamRequestParser& parser);
-  // A pooled or new connection; nullptr when none can be made (502).
-  boost::asio::awaitable<std::unique_ptr<UpstreamConnection>> AcquireUpstream();
+  // A new connection when the pool has none; nullptr when none can be made
+  // (502).
+  boost::asio::awaitable<std::unique_ptr<UpstreamConnection>> ConnectUpstream();
   boost::asio::awaitable<boost::system::error_code> ReadResponseHeader(
       UpstreamConnection& connection, std::optional<ResponseParser>& parser);
+  // The upstream's answer when the route's policy does not store it (or the
+  // request is not protected); AnswerStored when it does.
   boost::asio::awaitable<bool> Answer(std::unique_ptr<UpstreamConnection> connection,
                                       ResponseParser& parser, Execution* execution);
   boost::asio::awaitable<bool> AnswerStored(
