@@ -1,6 +1,7 @@
-// The in-process store. Records are immutable shared values: every
-// transition swaps in a new Record, so readers can hold a RecordPtr without
-// a lock and a replay never copies the stored body.
+// The in-process store. Records are immutable shared values once handed
+// out: a transition swaps in a new Record (or changes one that nobody else
+// holds, see Writable), so readers can hold a RecordPtr without a lock and a
+// replay never copies the stored body.
 #include "idem/memory_store.h"
 
 #include <algorithm>
@@ -121,14 +122,13 @@ class MemoryStore final : public Store {
       auto it = LiveRecord(shard, request.key, now, wakeup);
       status = CheckOwner(shard, it, request.owner);
       if (status.ok()) {
-        auto record = std::make_shared<Record>(*it->second);
-        record->state = RecordState::kCompleted;
-        record->response = std::move(request.response);
-        record->recovery = {};
-        record->expires_at_ms = now + request.ttl_ms;
-        it->second = record;
+        Record& record = Writable(it->second);
+        record.state = RecordState::kCompleted;
+        record.response = std::move(request.response);
+        record.recovery = {};
+        record.expires_at_ms = now + request.ttl_ms;
         shard.TakeWaiters(request.key, wakeup);
-        wakeup.result = RecordPtr(std::move(record));
+        wakeup.result = it->second;
       }
     }
     wakeup.Run();
@@ -281,8 +281,8 @@ class MemoryStore final : public Store {
     }
     wakeup.Run();
     if (waiting) {
-      timer_.Schedule(std::chrono::steady_clock::now() + timeout, index,
-                      std::move(key), id);
+      timer_.Schedule(std::chrono::steady_clock::now() + timeout, index, std::move(key),
+                      id);
     } else {
       done(std::move(immediate));
     }
@@ -292,6 +292,25 @@ class MemoryStore final : public Store {
 
  private:
   using Iterator = std::unordered_map<std::string, RecordPtr>::iterator;
+
+  // The record in `slot`, ready to be changed. Records handed out are
+  // immutable, so one that someone else still holds is copied first; the
+  // usual in-flight record is held by the map alone (its owner kept only
+  // the lease) and is changed in place, saving a copy of its strings. Caller
+  // holds the shard lock, so no new holder can appear meanwhile.
+  static Record& Writable(RecordPtr& slot) {
+    if (slot.use_count() == 1) {
+      // Pairs with the release in the last other holder's reference drop:
+      // its reads of the record happen before the changes made here.
+      std::atomic_thread_fence(std::memory_order_acquire);
+      // Every record is made by make_shared<Record>, never as a const object.
+      return const_cast<Record&>(*slot);
+    }
+    auto copy = std::make_shared<Record>(*slot);
+    Record& record = *copy;
+    slot = std::move(copy);
+    return record;
+  }
 
   static int64_t InFlightExpiry(const BeginRequest& request, int64_t now) {
     return now + std::max(request.lease_ttl_ms, request.ttl_ms);

@@ -54,7 +54,7 @@ template <typename T>
 class Rendezvous {
  public:
   // The callback's side; any thread.
-  void Deliver(T value) {
+  void Deliver(T&& value) {
     value_.emplace(std::move(value));
     if (flags_.fetch_or(kValue, std::memory_order_acq_rel) & kParked) resumer_->Post();
   }
@@ -67,7 +67,7 @@ class Rendezvous {
     if (flags_.fetch_or(kParked, std::memory_order_acq_rel) & kValue) resumer_->Post();
   }
 
-  T Take() { return std::move(*value_); }
+  T& Value() { return *value_; }
 
  private:
   static constexpr uint8_t kValue = 1;
@@ -97,7 +97,7 @@ auto UntilDelivered(const std::shared_ptr<Rendezvous<T>>& rendezvous) {
 
 // A callback-style call started at construction. When its callback ran
 // before the call returned (the memory store), ready() is true at once and
-// Take() has the value without suspending the coroutine, and without the
+// value() has it without suspending the coroutine, and without the
 // coroutine frame a call to AwaitCallback costs; otherwise co_await Wait()
 // first. `start` is called with a Callback<T> and must arrange for it to run
 // exactly once, e.g. [&](auto done) { engine.Begin(..., std::move(done)); }.
@@ -107,14 +107,17 @@ class CallbackCall {
   template <typename Start>
   explicit CallbackCall(Start start)
       : rendezvous_(std::make_shared<internal::Rendezvous<T>>()) {
-    start(Callback<T>(
-        [rendezvous = rendezvous_](T value) { rendezvous->Deliver(std::move(value)); }));
+    // Taking T&& spares a move: Callback<T> already holds the value.
+    start(Callback<T>([rendezvous = rendezvous_](T&& value) {
+      rendezvous->Deliver(std::move(value));
+    }));
   }
 
   bool ready() const { return rendezvous_->Ready(); }
   // Resumes the awaiting coroutine, on its own executor, once the value came.
   auto Wait() const { return internal::UntilDelivered(rendezvous_); }
-  T Take() { return rendezvous_->Take(); }
+  // Once ready; valid as long as this object.
+  T& value() { return rendezvous_->Value(); }
 
  private:
   std::shared_ptr<internal::Rendezvous<T>> rendezvous_;
@@ -126,7 +129,7 @@ template <typename T, typename Start>
 boost::asio::awaitable<T> AwaitCallback(Start start) {
   CallbackCall<T> call(std::move(start));
   if (!call.ready()) co_await call.Wait();
-  co_return call.Take();
+  co_return std::move(call.value());
 }
 
 }  // namespace idem::gateway

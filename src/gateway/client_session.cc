@@ -481,7 +481,7 @@ asio::awaitable<bool> ClientSession::Protect(RequestParser& parser,
     shared_.filter.Begin(classification, view, std::move(done));
   });
   if (!begin.ready()) co_await begin.Wait();
-  Action action = begin.Take();
+  Action& action = begin.value();
   facts_.store = Clock::now() - asked;
   facts_.outcome = action.outcome;
   if (shared_.access_log.enabled() && !action.scope_key.empty()) {
@@ -826,7 +826,7 @@ asio::awaitable<bool> ClientSession::AnswerStored(
     shared_.filter.Complete(execution, std::move(response), std::move(done));
   });
   if (!complete.ready()) co_await complete.Wait();
-  facts_.outcome = complete.Take();
+  facts_.outcome = complete.value();
   AddStoreTime(Clock::now() - asked);
   facts_.status = status;
   CountOutcome();
@@ -927,7 +927,7 @@ asio::awaitable<Outcome> ClientSession::Complete(Execution& execution,
   });
   if (!complete.ready()) co_await complete.Wait();
   AddStoreTime(Clock::now() - asked);
-  co_return complete.Take();
+  co_return complete.value();
 }
 
 asio::awaitable<void> ClientSession::Abandon(Execution& execution) {

@@ -8,13 +8,13 @@ namespace idem::gateway {
 void AppendDecimal(std::string& out, uint64_t value) {
   char digits[24];
   const auto end = std::to_chars(digits, digits + sizeof digits, value).ptr;
-  out.append(digits, end);
+  out.append(digits, static_cast<size_t>(end - digits));
 }
 
 void AppendChunkHeader(std::string& out, uint64_t size) {
   char digits[24];
   const auto end = std::to_chars(digits, digits + sizeof digits, size, 16).ptr;
-  out.append(digits, end);
+  out.append(digits, static_cast<size_t>(end - digits));
   out.append("\r\n");
 }
 
@@ -102,10 +102,14 @@ void AppendUpstreamRequestHead(std::string& out, const UpstreamRequestHead& head
   if (!client_host.empty()) {
     // A quoted-string: a host with a port is not an RFC 7230 token.
     out.append(";host=\"");
-    for (const char c : client_host) {
-      if (c == '"' || c == '\\') out.push_back('\\');
-      out.push_back(c);
+    std::string_view rest = client_host;
+    for (size_t special; (special = rest.find_first_of("\"\\")) != std::string_view::npos;
+         rest.remove_prefix(special + 1)) {
+      out.append(rest.substr(0, special));
+      out.push_back('\\');
+      out.push_back(rest[special]);
     }
+    out.append(rest);
     out.push_back('"');
   }
   out.append(";proto=http\r\n");
