@@ -521,26 +521,25 @@ asio::awaitable<std::unique_ptr<UpstreamConnection>> ClientSession::ConnectUpstr
   co_return connection;
 }
 
-asio::awaitable<error_code> ClientSession::ReadResponseHeader(
-    UpstreamConnection& connection, std::optional<ResponseParser>& parser) {
+void ClientSession::NewResponseParser(std::optional<ResponseParser>& parser) const {
+  parser.emplace();
+  parser->body_limit(boost::none);
+  parser->header_limit(kUpstreamHeaderLimit);
+  if (head_request_) parser->skip(true);
+}
+
+error_code ClientSession::SkipInterimHeads(UpstreamConnection& connection,
+                                           std::optional<ResponseParser>& parser,
+                                           error_code ec) const {
   for (;;) {
-    parser.emplace();
-    parser->body_limit(boost::none);
-    parser->header_limit(kUpstreamHeaderLimit);
-    if (head_request_) parser->skip(true);
-    error_code ec = ParseBuffered(*parser, connection.buffer);
-    while (ec == http::error::need_more) {
-      auto [read_ec, n] = co_await connection.socket.async_read_some(
-          ReadSpace(connection.buffer), kTuple);
-      connection.buffer.commit(n);
-      ec = ParseAfterRead(*parser, connection.buffer, read_ec);
-    }
-    if (ec) co_return ec;
+    if (ec) return ec;
     const int status = static_cast<int>(parser->get().result_int());
-    if (status >= 200) co_return error_code{};
+    if (status >= 200) return {};
     // Upgrade is never forwarded, so 101 is a broken answer; other 1xx
     // (100 Continue, 103 Early Hints) are interim and skipped.
-    if (status == 101) co_return http::error::bad_status;
+    if (status == 101) return http::error::bad_status;
+    NewResponseParser(parser);
+    ec = ParseBuffered(*parser, connection.buffer);
   }
 }
 
@@ -588,7 +587,16 @@ asio::awaitable<bool> ClientSession::ForwardWhole(
     std::optional<ResponseParser> parser;
     error_code ec = write_ec;
     if (!ec) {
-      ec = co_await ReadResponseHeader(*connection, parser);
+      NewResponseParser(parser);
+      ec = SkipInterimHeads(*connection, parser,
+                            ParseBuffered(*parser, connection->buffer));
+      while (ec == http::error::need_more) {
+        auto [read_ec, n] = co_await connection->socket.async_read_some(
+            ReadSpace(connection->buffer), kTuple);
+        connection->buffer.commit(n);
+        ec = SkipInterimHeads(*connection, parser,
+                              ParseAfterRead(*parser, connection->buffer, read_ec));
+      }
     }
     upstream_ = nullptr;
     if (ec) {
@@ -711,7 +719,16 @@ asio::awaitable<bool> ClientSession::ForwardStreaming(StreamRequestParser& parse
   }
   const auto sent = Clock::now();
   std::optional<ResponseParser> response;
-  const error_code ec = co_await ReadResponseHeader(*connection, response);
+  NewResponseParser(response);
+  error_code ec = SkipInterimHeads(*connection, response,
+                                   ParseBuffered(*response, connection->buffer));
+  while (ec == http::error::need_more) {
+    auto [read_ec, n] = co_await connection->socket.async_read_some(
+        ReadSpace(connection->buffer), kTuple);
+    connection->buffer.commit(n);
+    ec = SkipInterimHeads(*connection, response,
+                          ParseAfterRead(*response, connection->buffer, read_ec));
+  }
   upstream_ = nullptr;
   if (ec) {
     co_return co_await FailUpstream(nullptr, upstream_timed_out_
@@ -830,7 +847,11 @@ asio::awaitable<bool> ClientSession::AnswerStored(
   AddStoreTime(Clock::now() - asked);
   facts_.status = status;
   CountOutcome();
-  co_return co_await WriteClient(head_, sent_body);
+  if (const ClientBytes rest = SendToClient(head_, sent_body);
+      beast::buffer_bytes(rest) > 0) {
+    co_return co_await SendRest(rest);
+  }
+  co_return true;
 }
 
 void ClientSession::AddStoreTime(Clock::duration spent) {
@@ -979,19 +1000,26 @@ asio::awaitable<bool> ClientSession::WriteStored(const StoredResponse& response,
           response.body.size());
   facts_.status = response.status;
   CountOutcome();
-  co_return co_await WriteClient(head_, no_body || head_request_
-                                            ? std::string_view()
-                                            : std::string_view(response.body));
+  if (const ClientBytes rest =
+          SendToClient(head_, no_body || head_request_ ? std::string_view()
+                                                       : std::string_view(response.body));
+      beast::buffer_bytes(rest) > 0) {
+    co_return co_await SendRest(rest);
+  }
+  co_return true;
 }
 
-asio::awaitable<bool> ClientSession::WriteClient(std::string_view head,
-                                                 std::string_view body) {
-  if (closed_) co_return false;
-  SetDeadline(Phase::kClientWrite, shared_.config.server.body_timeout);
+ClientSession::ClientBytes ClientSession::SendToClient(std::string_view head,
+                                                       std::string_view body) {
   const std::array<asio::const_buffer, 2> pieces{asio::buffer(head.data(), head.size()),
                                                  asio::buffer(body.data(), body.size())};
-  const auto rest = SendNow(socket_, pieces);
-  if (beast::buffer_bytes(rest) == 0) co_return true;
+  if (closed_) return ClientBytes(pieces);
+  SetDeadline(Phase::kClientWrite, shared_.config.server.body_timeout);
+  return SendNow(socket_, pieces);
+}
+
+asio::awaitable<bool> ClientSession::SendRest(ClientBytes rest) {
+  if (closed_) co_return false;
   auto [ec, n] = co_await asio::async_write(socket_, rest, kTuple);
   co_return !ec;
 }

@@ -9,9 +9,11 @@
 // owning worker's thread touches a session.
 #pragma once
 
+#include <array>
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/steady_timer.hpp>
+#include <boost/beast/core/buffers_suffix.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/http/buffer_body.hpp>
 #include <boost/beast/http/empty_body.hpp>
@@ -117,8 +119,14 @@ class ClientSession : public std::enable_shared_from_this<ClientSession> {
   // A new connection when the pool has none; nullptr when none can be made
   // (502).
   boost::asio::awaitable<std::unique_ptr<UpstreamConnection>> ConnectUpstream();
-  boost::asio::awaitable<boost::system::error_code> ReadResponseHeader(
-      UpstreamConnection& connection, std::optional<ResponseParser>& parser);
+  // Reading the upstream's response head: a new parser, then the parser's
+  // answer to what the connection has buffered or read, passed through
+  // SkipInterimHeads, which goes on with a new parser after an interim 1xx
+  // head. need_more: read on.
+  void NewResponseParser(std::optional<ResponseParser>& parser) const;
+  boost::system::error_code SkipInterimHeads(UpstreamConnection& connection,
+                                             std::optional<ResponseParser>& parser,
+                                             boost::system::error_code ec) const;
   // The upstream's answer when the route's policy does not store it (or the
   // request is not protected); AnswerStored when it does.
   boost::asio::awaitable<bool> Answer(std::unique_ptr<UpstreamConnection> connection,
@@ -139,7 +147,14 @@ class ClientSession : public std::enable_shared_from_this<ClientSession> {
   boost::asio::awaitable<bool> WriteStored(const StoredResponse& response, bool replayed);
   void BeginHead(int status);
   void EndHead(BodyFraming framing, uint64_t content_length);
-  boost::asio::awaitable<bool> WriteClient(std::string_view head, std::string_view body);
+  // SendToClient sends what the socket takes at once and returns the rest
+  // (everything when the client is gone); SendRest writes that rest, if
+  // any, asynchronously, so a coroutine frame is only made when the socket
+  // is full. SendRest answers false when the client is gone.
+  using ClientBytes =
+      boost::beast::buffers_suffix<std::array<boost::asio::const_buffer, 2>>;
+  ClientBytes SendToClient(std::string_view head, std::string_view body);
+  boost::asio::awaitable<bool> SendRest(ClientBytes rest);
 
   // Lease extension while the upstream works, driven by the watchdog.
   void KeepLease(const Execution& execution);

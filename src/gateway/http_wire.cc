@@ -102,14 +102,14 @@ void AppendUpstreamRequestHead(std::string& out, const UpstreamRequestHead& head
   if (!client_host.empty()) {
     // A quoted-string: a host with a port is not an RFC 7230 token.
     out.append(";host=\"");
-    std::string_view rest = client_host;
-    for (size_t special; (special = rest.find_first_of("\"\\")) != std::string_view::npos;
-         rest.remove_prefix(special + 1)) {
-      out.append(rest.substr(0, special));
+    size_t run = 0;  // where the characters not copied yet start
+    for (size_t i = 0; i < client_host.size(); ++i) {
+      if (client_host[i] != '"' && client_host[i] != '\\') continue;
+      out.append(client_host.substr(run, i - run));
       out.push_back('\\');
-      out.push_back(rest[special]);
+      run = i;  // the escaped character starts the next run
     }
-    out.append(rest);
+    out.append(client_host.substr(run));
     out.push_back('"');
   }
   out.append(";proto=http\r\n");
