@@ -1,6 +1,7 @@
 #include "gateway/http_wire.h"
 
 #include <charconv>
+#include <cstring>
 #include <utility>
 
 namespace idem::gateway {
@@ -19,10 +20,19 @@ void AppendChunkHeader(std::string& out, uint64_t size) {
 }
 
 void AppendHeaderLine(std::string& out, std::string_view name, std::string_view value) {
-  out.append(name);
-  out.append(": ");
-  out.append(value);
-  out.append("\r\n");
+  // One resize and two copies instead of four appends: every header line
+  // of every proxied message comes through here.
+  const size_t at = out.size();
+  out.resize(at + name.size() + value.size() + 4);
+  char* p = out.data() + at;
+  std::memcpy(p, name.data(), name.size());
+  p += name.size();
+  *p++ = ':';
+  *p++ = ' ';
+  if (!value.empty()) std::memcpy(p, value.data(), value.size());  // data() may be null
+  p += value.size();
+  *p++ = '\r';
+  *p = '\n';
 }
 
 void AppendStatusLine(std::string& out, int status) {
