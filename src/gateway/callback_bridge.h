@@ -128,7 +128,9 @@ class CallbackCall {
 template <typename T, typename Start>
 boost::asio::awaitable<T> AwaitCallback(Start start) {
   CallbackCall<T> call(std::move(start));
-  if (!call.ready()) co_await call.Wait();
+  if (!call.ready()) {
+    co_await call.Wait();
+  }
   co_return std::move(call.value());
 }
 

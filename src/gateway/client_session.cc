@@ -480,7 +480,9 @@ asio::awaitable<bool> ClientSession::Protect(RequestParser& parser,
   CallbackCall<Action> begin([&](Callback<Action> done) {
     shared_.filter.Begin(classification, view, std::move(done));
   });
-  if (!begin.ready()) co_await begin.Wait();
+  if (!begin.ready()) {
+    co_await begin.Wait();
+  }
   Action& action = begin.value();
   facts_.store = Clock::now() - asked;
   facts_.outcome = action.outcome;
@@ -561,7 +563,9 @@ asio::awaitable<bool> ClientSession::ForwardWhole(
                                               asio::buffer(body.data(), body.size())};
   for (int attempt = 0;; ++attempt) {
     std::unique_ptr<UpstreamConnection> connection = worker_.pool.TakeIdle();
-    if (!connection) connection = co_await ConnectUpstream();
+    if (!connection) {
+      connection = co_await ConnectUpstream();
+    }
     if (!connection) {
       // Nothing was sent, so the upstream did not run the request: the key
       // is released whatever on_server_error says.
@@ -622,7 +626,8 @@ asio::awaitable<bool> ClientSession::ForwardWhole(
     facts_.upstream = Clock::now() - sent;
     shared_.metrics.ObserveUpstream(facts_.upstream);
     if (execution != nullptr &&
-        IdempotencyFilter::WillStore(*execution->route, parser->get().result_int())) {
+        IdempotencyFilter::WillStore(*execution->route,
+                                     static_cast<int>(parser->get().result_int()))) {
       co_return co_await AnswerStored(std::move(connection), *parser, *execution);
     }
     co_return co_await Answer(std::move(connection), *parser, execution);
@@ -632,7 +637,9 @@ asio::awaitable<bool> ClientSession::ForwardWhole(
 asio::awaitable<bool> ClientSession::ForwardStreaming(StreamRequestParser& parser) {
   const ServerConfig& server = shared_.config.server;
   std::unique_ptr<UpstreamConnection> connection = worker_.pool.TakeIdle();
-  if (!connection) connection = co_await ConnectUpstream();
+  if (!connection) {
+    connection = co_await ConnectUpstream();
+  }
   if (!connection) {
     keep_alive_ = false;  // the body stays unread
     facts_.outcome = Outcome::kUpstreamError;
@@ -842,7 +849,9 @@ asio::awaitable<bool> ClientSession::AnswerStored(
   CallbackCall<Outcome> complete([&](Callback<Outcome> done) {
     shared_.filter.Complete(execution, std::move(response), std::move(done));
   });
-  if (!complete.ready()) co_await complete.Wait();
+  if (!complete.ready()) {
+    co_await complete.Wait();
+  }
   facts_.outcome = complete.value();
   AddStoreTime(Clock::now() - asked);
   facts_.status = status;
@@ -946,7 +955,9 @@ asio::awaitable<Outcome> ClientSession::Complete(Execution& execution,
   CallbackCall<Outcome> complete([&](Callback<Outcome> done) {
     shared_.filter.Complete(execution, std::move(response), std::move(done));
   });
-  if (!complete.ready()) co_await complete.Wait();
+  if (!complete.ready()) {
+    co_await complete.Wait();
+  }
   AddStoreTime(Clock::now() - asked);
   co_return complete.value();
 }
