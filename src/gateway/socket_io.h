@@ -6,7 +6,8 @@
 // call), and an async write always completes through the reactor. A
 // request's head and small body, and a small upstream response, usually
 // arrive in one read, and a small write fits the socket's send buffer at
-// once, so those trips cost about a third of a request's instructions.
+// once: those trips were about a fifth of a new-key request's instructions
+// (docs/performance.md).
 //
 // ParseBuffered feeds a parser the bytes already read, synchronously;
 // ParseAfterRead handles the answer of one socket read the way
