@@ -3,10 +3,12 @@
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
 
+#include <array>
 #include <climits>
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <memory>
 #include <optional>
 #include <string>
@@ -44,16 +46,34 @@ const EVP_MD* Sha256Md() {
   return md;
 }
 
+struct FreeContext {
+  void operator()(EVP_MD_CTX* ctx) const { EVP_MD_CTX_free(ctx); }
+};
+using ContextPtr = std::unique_ptr<EVP_MD_CTX, FreeContext>;
+
+// SHA-256 of `data` into `out` (32 bytes) with this thread's digest context.
+// EVP_Digest would allocate, set up and free a context on every call; this
+// one is set up once per thread and re-initialised (no allocation) per use.
+// Not reentrant, and it needs none: the context is used from init to final
+// within this one call.
+void Sha256Into(std::string_view data, unsigned char* out) {
+  thread_local const ContextPtr ctx(EVP_MD_CTX_new());
+  unsigned int size = 0;
+  if (ctx == nullptr || EVP_DigestInit_ex2(ctx.get(), Sha256Md(), nullptr) != 1 ||
+      EVP_DigestUpdate(ctx.get(), data.data(), data.size()) != 1 ||
+      EVP_DigestFinal_ex(ctx.get(), out, &size) != 1 || size != kSha256Size) {
+    CryptoFailure("SHA-256 digest");
+  }
+}
+
 // SHA-256 over length-prefixed fields: every field is preceded by its size
 // as 8 bytes little-endian, so no two different field lists hash the same
-// bytes. Small fields are gathered in one buffer and hashed with a single
-// EVP_Digest call: each EVP_DigestUpdate costs hundreds of instructions of
+// bytes. Small fields are gathered in a buffer on the stack and hashed with
+// one update: each EVP_DigestUpdate costs hundreds of instructions of
 // provider dispatch, and a typical fingerprint has about ten pieces. Large
 // fields (a body in mode "body") are hashed in place, never copied.
 class FieldHasher {
  public:
-  FieldHasher() { buffer_.reserve(256); }
-
   void Field(std::string_view bytes) {
     Length(bytes.size());
     Raw(bytes);
@@ -69,8 +89,9 @@ class FieldHasher {
   }
 
   void Raw(std::string_view bytes) {
-    if (buffer_.size() + bytes.size() <= kBufferLimit) {
-      buffer_.append(bytes);
+    if (buffered_ + bytes.size() <= buffer_.size()) {
+      std::memcpy(buffer_.data() + buffered_, bytes.data(), bytes.size());
+      buffered_ += bytes.size();
       return;
     }
     Flush();
@@ -78,37 +99,33 @@ class FieldHasher {
   }
 
   std::string Finish() {
-    std::string digest(EVP_MAX_MD_SIZE, '\0');
-    unsigned int size = 0;
+    std::string digest(kSha256Size, '\0');
     auto* out = reinterpret_cast<unsigned char*>(digest.data());
     if (ctx_ == nullptr) {
-      if (EVP_Digest(buffer_.data(), buffer_.size(), out, &size, Sha256Md(), nullptr) != 1) {
-        CryptoFailure("EVP_Digest");
-      }
-    } else {
-      Flush();
-      if (EVP_DigestFinal_ex(ctx_.get(), out, &size) != 1) {
-        CryptoFailure("EVP_DigestFinal_ex");
-      }
+      Sha256Into(std::string_view(buffer_.data(), buffered_), out);
+      return digest;
     }
-    digest.resize(size);
+    Flush();
+    unsigned int size = 0;
+    if (EVP_DigestFinal_ex(ctx_.get(), out, &size) != 1 || size != kSha256Size) {
+      CryptoFailure("EVP_DigestFinal_ex");
+    }
     return digest;
   }
 
  private:
-  static constexpr size_t kBufferLimit = 4096;
-
   void Flush() {
-    if (buffer_.empty()) return;
-    Update(buffer_);
-    buffer_.clear();
+    if (buffered_ == 0) return;
+    Update(std::string_view(buffer_.data(), buffered_));
+    buffered_ = 0;
   }
 
+  // Only for fingerprints too large for the buffer: a context of its own.
   void Update(std::string_view bytes) {
     if (ctx_ == nullptr) {
       ctx_.reset(EVP_MD_CTX_new());
-      if (ctx_ == nullptr || EVP_DigestInit_ex(ctx_.get(), Sha256Md(), nullptr) != 1) {
-        CryptoFailure("EVP_DigestInit_ex");
+      if (ctx_ == nullptr || EVP_DigestInit_ex2(ctx_.get(), Sha256Md(), nullptr) != 1) {
+        CryptoFailure("EVP_DigestInit_ex2");
       }
     }
     if (EVP_DigestUpdate(ctx_.get(), bytes.data(), bytes.size()) != 1) {
@@ -116,11 +133,9 @@ class FieldHasher {
     }
   }
 
-  struct Free {
-    void operator()(EVP_MD_CTX* ctx) const { EVP_MD_CTX_free(ctx); }
-  };
-  std::string buffer_;
-  std::unique_ptr<EVP_MD_CTX, Free> ctx_;
+  std::array<char, 4096> buffer_;
+  size_t buffered_ = 0;
+  ContextPtr ctx_;
 };
 
 // Parse errors become a client-facing kInvalidArgument; other failures
@@ -209,13 +224,7 @@ Result<std::string> ComputeFingerprint(FingerprintMode mode,
 
 std::string Sha256(std::string_view data) {
   std::string digest(kSha256Size, '\0');
-  unsigned int size = 0;
-  if (EVP_Digest(data.data(), data.size(),
-                 reinterpret_cast<unsigned char*>(digest.data()), &size, Sha256Md(),
-                 nullptr) != 1 ||
-      size != kSha256Size) {
-    CryptoFailure("EVP_Digest");
-  }
+  Sha256Into(data, reinterpret_cast<unsigned char*>(digest.data()));
   return digest;
 }
 

@@ -36,9 +36,12 @@ Status NotPrintable() {
 }
 
 // RFC 8941 sf-string: DQUOTE *( unescaped / "\" ( DQUOTE / "\" ) ) DQUOTE.
-// `s` starts with the opening quote.
+// `s` starts with the opening quote. The characters are checked one by one
+// but copied in runs between escapes.
 Result<std::string> ParseSfString(std::string_view s) {
   std::string key;
+  size_t length = 0;  // characters of the key so far
+  size_t run = 1;     // where the characters not copied to `key` yet start
   for (size_t i = 1; i < s.size(); ++i) {
     const char c = s[i];
     if (c == '"') {
@@ -47,6 +50,7 @@ Result<std::string> ParseSfString(std::string_view s) {
             "Idempotency-Key has unexpected characters after the closing "
             "quote");
       }
+      key.append(s, run, i - run);
       return key;
     }
     if (!IsPrintableAscii(c)) return NotPrintable();
@@ -58,9 +62,11 @@ Result<std::string> ParseSfString(std::string_view s) {
             "Idempotency-Key has an invalid escape sequence; only \\\" and "
             "\\\\ are allowed");
       }
+      key.append(s, run, i - 1 - run);  // up to the backslash
+      run = i;                          // the escaped character starts the next run
     }
-    if (key.size() == kMaxIdempotencyKeyLength) return TooLong();
-    key.push_back(s[i]);
+    if (length == kMaxIdempotencyKeyLength) return TooLong();
+    ++length;
   }
   return InvalidArgument("Idempotency-Key string is missing its closing quote");
 }

@@ -1,6 +1,7 @@
-// The in-process store. Records are immutable shared values: every
-// transition swaps in a new Record, so readers can hold a RecordPtr without
-// a lock and a replay never copies the stored body.
+// The in-process store. Records are immutable shared values once handed
+// out: a transition swaps in a new Record (or changes one that nobody else
+// holds, see Writable), so readers can hold a RecordPtr without a lock and a
+// replay never copies the stored body.
 #include "idem/memory_store.h"
 
 #include <algorithm>
@@ -8,6 +9,7 @@
 #include <functional>
 #include <mutex>
 #include <string>
+#include <string_view>
 #include <unordered_map>
 #include <utility>
 #include <vector>
@@ -22,9 +24,39 @@ using internal::Waiter;
 using internal::WaitTimer;
 using internal::Wakeup;
 
+// A key and its hash, computed once per store call: the hash picks the shard
+// and the bucket (hashing a scope key costs more than the lookup itself).
+struct HashedKey {
+  explicit HashedKey(std::string_view key)
+      : text(key), hash(std::hash<std::string_view>{}(key)) {}
+  std::string_view text;
+  size_t hash;
+};
+
+// How the map keeps a key: with its hash, so neither an insert nor a rehash
+// hashes it again.
+struct StoredKey {
+  std::string text;
+  size_t hash;
+};
+
+struct KeyHash {
+  using is_transparent = void;
+  size_t operator()(const StoredKey& key) const noexcept { return key.hash; }
+  size_t operator()(const HashedKey& key) const noexcept { return key.hash; }
+};
+
+struct KeyEqual {
+  using is_transparent = void;
+  template <typename A, typename B>
+  bool operator()(const A& a, const B& b) const noexcept {
+    return a.hash == b.hash && a.text == b.text;
+  }
+};
+
 struct Shard {
   std::mutex mutex;
-  std::unordered_map<std::string, RecordPtr> records;
+  std::unordered_map<StoredKey, RecordPtr, KeyHash, KeyEqual> records;
   std::unordered_map<std::string, std::vector<Waiter>> waiters;
 
   // Moves the key's waiters into `wakeup`. Caller holds `mutex`.
@@ -63,13 +95,14 @@ class MemoryStore final : public Store {
 
   void Begin(BeginRequest request, Callback<Result<BeginResult>> done) override {
     const int64_t now = clock_->NowMs();
-    Shard& shard = ShardFor(request.key);
+    const HashedKey key(request.key);
+    Shard& shard = ShardFor(key);
     BeginResult result;
     Wakeup wakeup;
     bool full = false;
     {
       std::lock_guard lock(shard.mutex);
-      auto it = LiveRecord(shard, request.key, now, wakeup);
+      auto it = LiveRecord(shard, key, now, wakeup);
       if (it == shard.records.end() && !Admit()) {
         full = true;
       } else if (it == shard.records.end()) {
@@ -83,7 +116,8 @@ class MemoryStore final : public Store {
         record->created_at_ms = now;
         record->expires_at_ms = InFlightExpiry(request, now);
         result = {BeginOutcome::kAcquired, record};
-        shard.records.emplace(std::move(request.key), std::move(record));
+        shard.records.emplace(StoredKey{std::move(request.key), key.hash},
+                              std::move(record));
       } else {
         const Record& current = *it->second;
         if (current.fingerprint != request.fingerprint) {
@@ -113,22 +147,22 @@ class MemoryStore final : public Store {
 
   void Complete(CompleteRequest request, Callback<Status> done) override {
     const int64_t now = clock_->NowMs();
-    Shard& shard = ShardFor(request.key);
+    const HashedKey key(request.key);
+    Shard& shard = ShardFor(key);
     Wakeup wakeup;
     Status status;
     {
       std::lock_guard lock(shard.mutex);
-      auto it = LiveRecord(shard, request.key, now, wakeup);
+      auto it = LiveRecord(shard, key, now, wakeup);
       status = CheckOwner(shard, it, request.owner);
       if (status.ok()) {
-        auto record = std::make_shared<Record>(*it->second);
-        record->state = RecordState::kCompleted;
-        record->response = std::move(request.response);
-        record->recovery = {};
-        record->expires_at_ms = now + request.ttl_ms;
-        it->second = record;
+        Record& record = Writable(it->second);
+        record.state = RecordState::kCompleted;
+        record.response = std::move(request.response);
+        record.recovery = {};
+        record.expires_at_ms = now + request.ttl_ms;
         shard.TakeWaiters(request.key, wakeup);
-        wakeup.result = RecordPtr(std::move(record));
+        wakeup.result = it->second;
       }
     }
     wakeup.Run();
@@ -137,12 +171,13 @@ class MemoryStore final : public Store {
 
   void Release(std::string key, std::string owner, Callback<Status> done) override {
     const int64_t now = clock_->NowMs();
-    Shard& shard = ShardFor(key);
+    const HashedKey hashed(key);
+    Shard& shard = ShardFor(hashed);
     Wakeup wakeup;
     Status status;
     {
       std::lock_guard lock(shard.mutex);
-      auto it = LiveRecord(shard, key, now, wakeup);
+      auto it = LiveRecord(shard, hashed, now, wakeup);
       status = CheckOwner(shard, it, owner);
       if (status.ok()) {
         Erase(shard, it);
@@ -156,12 +191,13 @@ class MemoryStore final : public Store {
   void Extend(std::string key, std::string owner, int64_t lease_ttl_ms,
               Callback<Result<int64_t>> done) override {
     const int64_t now = clock_->NowMs();
-    Shard& shard = ShardFor(key);
+    const HashedKey hashed(key);
+    Shard& shard = ShardFor(hashed);
     Wakeup wakeup;
     Result<int64_t> result = Internal("unset");
     {
       std::lock_guard lock(shard.mutex);
-      auto it = LiveRecord(shard, key, now, wakeup);
+      auto it = LiveRecord(shard, hashed, now, wakeup);
       Status status = CheckOwner(shard, it, owner);
       if (status.ok()) {
         auto record = std::make_shared<Record>(*it->second);
@@ -180,12 +216,13 @@ class MemoryStore final : public Store {
 
   void Checkpoint(CheckpointRequest request, Callback<Status> done) override {
     const int64_t now = clock_->NowMs();
-    Shard& shard = ShardFor(request.key);
+    const HashedKey key(request.key);
+    Shard& shard = ShardFor(key);
     Wakeup wakeup;
     Status status;
     {
       std::lock_guard lock(shard.mutex);
-      auto it = LiveRecord(shard, request.key, now, wakeup);
+      auto it = LiveRecord(shard, key, now, wakeup);
       status = CheckOwner(shard, it, request.owner);
       if (status.ok()) {
         auto record = std::make_shared<Record>(*it->second);
@@ -199,11 +236,12 @@ class MemoryStore final : public Store {
 
   void Get(std::string key, Callback<Result<RecordPtr>> done) override {
     const int64_t now = clock_->NowMs();
-    Shard& shard = ShardFor(key);
+    const HashedKey hashed(key);
+    Shard& shard = ShardFor(hashed);
     Result<RecordPtr> result = NotFound("no record for this key");
     {
       std::lock_guard lock(shard.mutex);
-      auto it = shard.records.find(key);
+      auto it = shard.records.find(hashed);
       if (it != shard.records.end() && !it->second->IsExpired(now)) {
         result = it->second;
       }
@@ -213,12 +251,13 @@ class MemoryStore final : public Store {
 
   void Delete(std::string key, Callback<Status> done) override {
     const int64_t now = clock_->NowMs();
-    Shard& shard = ShardFor(key);
+    const HashedKey hashed(key);
+    Shard& shard = ShardFor(hashed);
     Wakeup wakeup;
     Status status;
     {
       std::lock_guard lock(shard.mutex);
-      auto it = LiveRecord(shard, key, now, wakeup);
+      auto it = LiveRecord(shard, hashed, now, wakeup);
       if (it == shard.records.end()) {
         status = NotFound("no record for this key");
       } else {
@@ -241,7 +280,7 @@ class MemoryStore final : public Store {
         for (auto it = shard.records.begin();
              it != shard.records.end() && removed < limit;) {
           if (it->second->IsExpired(now)) {
-            shard.TakeWaiters(it->first, wakeup);
+            shard.TakeWaiters(it->first.text, wakeup);
             records_.fetch_sub(1, std::memory_order_relaxed);
             it = shard.records.erase(it);
             ++removed;
@@ -258,7 +297,8 @@ class MemoryStore final : public Store {
   void WaitForCompletion(std::string key, std::chrono::milliseconds timeout,
                          Callback<Result<RecordPtr>> done) override {
     const int64_t now = clock_->NowMs();
-    const size_t index = ShardIndex(key);
+    const HashedKey hashed(key);
+    const size_t index = ShardIndex(hashed);
     Shard& shard = shards_[index];
     Wakeup wakeup;
     Result<RecordPtr> immediate = NotFound("no record for this key");
@@ -266,7 +306,7 @@ class MemoryStore final : public Store {
     uint64_t id = 0;
     {
       std::lock_guard lock(shard.mutex);
-      auto it = LiveRecord(shard, key, now, wakeup);
+      auto it = LiveRecord(shard, hashed, now, wakeup);
       if (it != shard.records.end()) {
         if (it->second->state == RecordState::kCompleted) {
           immediate = it->second;
@@ -281,8 +321,8 @@ class MemoryStore final : public Store {
     }
     wakeup.Run();
     if (waiting) {
-      timer_.Schedule(std::chrono::steady_clock::now() + timeout, index,
-                      std::move(key), id);
+      timer_.Schedule(std::chrono::steady_clock::now() + timeout, index, std::move(key),
+                      id);
     } else {
       done(std::move(immediate));
     }
@@ -291,23 +331,40 @@ class MemoryStore final : public Store {
   void Ping(Callback<Status> done) override { done(Status::Ok()); }
 
  private:
-  using Iterator = std::unordered_map<std::string, RecordPtr>::iterator;
+  using Iterator = decltype(Shard::records)::iterator;
+
+  // The record in `slot`, ready to be changed. Records handed out are
+  // immutable, so one that someone else still holds is copied first; the
+  // usual in-flight record is held by the map alone (its owner kept only
+  // the lease) and is changed in place, saving a copy of its strings. Caller
+  // holds the shard lock, so no new holder can appear meanwhile.
+  static Record& Writable(RecordPtr& slot) {
+    if (slot.use_count() == 1) {
+      // Pairs with the release in the last other holder's reference drop:
+      // its reads of the record happen before the changes made here.
+      std::atomic_thread_fence(std::memory_order_acquire);
+      // Every record is made by make_shared<Record>, never as a const object.
+      return const_cast<Record&>(*slot);
+    }
+    auto copy = std::make_shared<Record>(*slot);
+    Record& record = *copy;
+    slot = std::move(copy);
+    return record;
+  }
 
   static int64_t InFlightExpiry(const BeginRequest& request, int64_t now) {
     return now + std::max(request.lease_ttl_ms, request.ttl_ms);
   }
 
-  size_t ShardIndex(const std::string& key) const {
-    return std::hash<std::string>{}(key) % shards_.size();
-  }
-  Shard& ShardFor(const std::string& key) { return shards_[ShardIndex(key)]; }
+  size_t ShardIndex(const HashedKey& key) const { return key.hash % shards_.size(); }
+  Shard& ShardFor(const HashedKey& key) { return shards_[ShardIndex(key)]; }
 
   // The key's record if it is live; an expired one is dropped on the way
   // (its waiters learn that it is gone). Caller holds the shard lock.
-  Iterator LiveRecord(Shard& shard, const std::string& key, int64_t now, Wakeup& wakeup) {
+  Iterator LiveRecord(Shard& shard, const HashedKey& key, int64_t now, Wakeup& wakeup) {
     auto it = shard.records.find(key);
     if (it != shard.records.end() && it->second->IsExpired(now)) {
-      shard.TakeWaiters(key, wakeup);
+      shard.TakeWaiters(it->first.text, wakeup);
       Erase(shard, it);
       return shard.records.end();
     }

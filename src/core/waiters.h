@@ -14,6 +14,7 @@
 #include <cstdint>
 #include <functional>
 #include <mutex>
+#include <optional>
 #include <queue>
 #include <string>
 #include <thread>
@@ -36,10 +37,14 @@ struct Waiter {
 // Waiters to call once the store's lock is dropped.
 struct Wakeup {
   std::vector<Waiter> waiters;
-  Result<RecordPtr> result = NotFound("record is gone");
+  // What they get; unset: the record is gone (kNotFound). Made only when
+  // there is someone to tell: most store operations wake nobody.
+  std::optional<Result<RecordPtr>> result;
 
   void Run() {
-    for (auto& waiter : waiters) waiter.done(result);
+    if (waiters.empty()) return;
+    const Result<RecordPtr> answer = result ? *result : NotFound("record is gone");
+    for (auto& waiter : waiters) waiter.done(answer);
   }
 };
 

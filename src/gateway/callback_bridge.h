@@ -1,5 +1,5 @@
-// AwaitCallback: awaits a callback-style call (the Store and Engine API)
-// from an Asio coroutine.
+// CallbackCall and AwaitCallback: await a callback-style call (the Store and
+// Engine API) from an Asio coroutine.
 //
 // The coroutine always resumes on its own executor. A callback that runs
 // inline, before the call returns (the memory store), costs no suspension
@@ -54,7 +54,7 @@ template <typename T>
 class Rendezvous {
  public:
   // The callback's side; any thread.
-  void Deliver(T value) {
+  void Deliver(T&& value) {
     value_.emplace(std::move(value));
     if (flags_.fetch_or(kValue, std::memory_order_acq_rel) & kParked) resumer_->Post();
   }
@@ -67,7 +67,7 @@ class Rendezvous {
     if (flags_.fetch_or(kParked, std::memory_order_acq_rel) & kValue) resumer_->Post();
   }
 
-  T Take() { return std::move(*value_); }
+  T& Value() { return *value_; }
 
  private:
   static constexpr uint8_t kValue = 1;
@@ -95,14 +95,43 @@ auto UntilDelivered(const std::shared_ptr<Rendezvous<T>>& rendezvous) {
 
 }  // namespace internal
 
-// `start` is called with a Callback<T> and must arrange for it to run
+// A callback-style call started at construction. When its callback ran
+// before the call returned (the memory store), ready() is true at once and
+// value() has it without suspending the coroutine, and without the
+// coroutine frame a call to AwaitCallback costs; otherwise co_await Wait()
+// first. `start` is called with a Callback<T> and must arrange for it to run
 // exactly once, e.g. [&](auto done) { engine.Begin(..., std::move(done)); }.
+template <typename T>
+class CallbackCall {
+ public:
+  template <typename Start>
+  explicit CallbackCall(Start start)
+      : rendezvous_(std::make_shared<internal::Rendezvous<T>>()) {
+    // Taking T&& spares a move: Callback<T> already holds the value.
+    start(Callback<T>([rendezvous = rendezvous_](T&& value) {
+      rendezvous->Deliver(std::move(value));
+    }));
+  }
+
+  bool ready() const { return rendezvous_->Ready(); }
+  // Resumes the awaiting coroutine, on its own executor, once the value came.
+  auto Wait() const { return internal::UntilDelivered(rendezvous_); }
+  // Once ready; valid as long as this object.
+  T& value() { return rendezvous_->Value(); }
+
+ private:
+  std::shared_ptr<internal::Rendezvous<T>> rendezvous_;
+};
+
+// The same as one awaitable, for paths where a coroutine frame does not
+// matter.
 template <typename T, typename Start>
 boost::asio::awaitable<T> AwaitCallback(Start start) {
-  auto rendezvous = std::make_shared<internal::Rendezvous<T>>();
-  start(Callback<T>([rendezvous](T value) { rendezvous->Deliver(std::move(value)); }));
-  if (!rendezvous->Ready()) co_await internal::UntilDelivered(rendezvous);
-  co_return rendezvous->Take();
+  CallbackCall<T> call(std::move(start));
+  if (!call.ready()) {
+    co_await call.Wait();
+  }
+  co_return std::move(call.value());
 }
 
 }  // namespace idem::gateway

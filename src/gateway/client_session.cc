@@ -8,13 +8,14 @@
 #include <boost/asio/buffer.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/connect.hpp>
+#include <boost/asio/deferred.hpp>
 #include <boost/asio/detached.hpp>
-#include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
 #include <boost/beast/http/read.hpp>
 #include <utility>
 
 #include "gateway/callback_bridge.h"
+#include "gateway/socket_io.h"
 
 namespace idem::gateway {
 namespace {
@@ -25,7 +26,11 @@ namespace http = beast::http;
 using boost::system::error_code;
 using tcp = asio::ip::tcp;
 
-constexpr auto kTuple = asio::as_tuple(asio::use_awaitable);
+// Awaited operations answer (error_code, ...) tuples instead of throwing.
+// deferred rather than use_awaitable: an awaitable coroutine co_awaits a
+// deferred operation directly, while use_awaitable wraps every operation in
+// a coroutine frame of its own (an allocation per read and write).
+constexpr auto kTuple = asio::as_tuple(asio::deferred);
 
 // The first read of a request; the parser asks for more when needed.
 constexpr size_t kReadSize = 8192;
@@ -86,7 +91,8 @@ std::string_view CheckHead(http::request_parser<http::empty_body>& parser) {
       ++hosts;
     }
   }
-  if (lengths > 1 || list || codings > 1 || (codings == 1 && (lengths > 0 || !chunked_only))) {
+  if (lengths > 1 || list || codings > 1 ||
+      (codings == 1 && (lengths > 0 || !chunked_only))) {
     return "The request has conflicting or repeated Content-Length and "
            "Transfer-Encoding fields, or a transfer coding other than chunked.";
   }
@@ -296,7 +302,13 @@ asio::awaitable<bool> ClientSession::ServeRequest() {
       static_cast<uint32_t>(std::min<uint64_t>(server.max_header_size, UINT32_MAX)));
   parser.body_limit(server.max_request_body);
   SetDeadline(Phase::kClientRead, server.header_timeout);
-  auto [ec, n] = co_await http::async_read_header(socket_, buffer_, parser, kTuple);
+  // Serve has read the first bytes; the whole head is usually among them.
+  error_code ec = ParseBuffered(parser, buffer_);
+  while (ec == http::error::need_more) {
+    auto [read_ec, n] = co_await socket_.async_read_some(ReadSpace(buffer_), kTuple);
+    buffer_.commit(n);
+    ec = ParseAfterRead(parser, buffer_, read_ec);
+  }
   if (ec) {
     co_await RejectUnreadable(ec);
     if (facts_.status != 0) RecordRequest();
@@ -394,11 +406,31 @@ asio::awaitable<bool> ClientSession::SendContinue() {
   co_return !ec;
 }
 
-asio::awaitable<bool> ClientSession::ReadBody(WholeRequestParser& parser) {
-  if (parser.is_done()) co_return true;
-  if (expect_continue_ && !co_await SendContinue()) co_return false;
-  SetDeadline(Phase::kClientRead, shared_.config.server.body_timeout);
-  auto [ec, n] = co_await http::async_read(socket_, buffer_, parser, kTuple);
+error_code ClientSession::BufferedBody(WholeRequestParser& parser) {
+  if (parser.is_done()) return {};
+  // A client that asked for 100 Continue gets it before the body is read.
+  if (expect_continue_) return http::error::need_more;
+  parser.eager(true);
+  error_code ec = ParseBuffered(parser, buffer_);
+  if (!ec && !parser.is_done()) ec = http::error::need_more;
+  return ec;
+}
+
+asio::awaitable<bool> ClientSession::ReadBody(WholeRequestParser& parser, error_code ec) {
+  if (ec == http::error::need_more) {
+    if (expect_continue_ && !co_await SendContinue()) co_return false;
+    SetDeadline(Phase::kClientRead, shared_.config.server.body_timeout);
+    parser.eager(true);
+    ec = {};
+    while (!ec && !parser.is_done()) {
+      ec = ParseBuffered(parser, buffer_);
+      while (ec == http::error::need_more) {
+        auto [read_ec, n] = co_await socket_.async_read_some(ReadSpace(buffer_), kTuple);
+        buffer_.commit(n);
+        ec = ParseAfterRead(parser, buffer_, read_ec);
+      }
+    }
+  }
   if (!ec) co_return true;
   co_await RejectUnreadable(ec);
   co_return false;
@@ -425,7 +457,9 @@ asio::awaitable<bool> ClientSession::Forward(RequestParser& parser) {
   const auto length = parser.content_length();
   if (parser.is_done() || (length && *length <= kWholeForwardLimit)) {
     WholeRequestParser whole{std::move(parser)};
-    if (!co_await ReadBody(whole)) co_return false;
+    if (const error_code ec = BufferedBody(whole); ec && !co_await ReadBody(whole, ec)) {
+      co_return false;
+    }
     co_return co_await ForwardWhole(whole.get(), nullptr);
   }
   StreamRequestParser stream{std::move(parser)};
@@ -435,15 +469,21 @@ asio::awaitable<bool> ClientSession::Forward(RequestParser& parser) {
 asio::awaitable<bool> ClientSession::Protect(RequestParser& parser,
                                              const Classification& classification) {
   WholeRequestParser whole{std::move(parser)};
-  if (!co_await ReadBody(whole)) co_return false;
+  if (const error_code ec = BufferedBody(whole); ec && !co_await ReadBody(whole, ec)) {
+    co_return false;
+  }
   const auto& request = whole.get();
   const RequestView view{request.method_string(), request.target(), headers_,
                          request.body()};
 
   const auto asked = Clock::now();
-  Action action = co_await AwaitCallback<Action>([&](Callback<Action> done) {
+  CallbackCall<Action> begin([&](Callback<Action> done) {
     shared_.filter.Begin(classification, view, std::move(done));
   });
+  if (!begin.ready()) {
+    co_await begin.Wait();
+  }
+  Action& action = begin.value();
   facts_.store = Clock::now() - asked;
   facts_.outcome = action.outcome;
   if (shared_.access_log.enabled() && !action.scope_key.empty()) {
@@ -466,8 +506,7 @@ asio::awaitable<bool> ClientSession::Protect(RequestParser& parser,
   co_return false;
 }
 
-asio::awaitable<std::unique_ptr<UpstreamConnection>> ClientSession::AcquireUpstream() {
-  if (auto idle = worker_.pool.TakeIdle()) co_return idle;
+asio::awaitable<std::unique_ptr<UpstreamConnection>> ClientSession::ConnectUpstream() {
   auto connection = worker_.pool.MakeNew();
   upstream_ = connection.get();
   upstream_timed_out_ = false;
@@ -484,21 +523,25 @@ asio::awaitable<std::unique_ptr<UpstreamConnection>> ClientSession::AcquireUpstr
   co_return connection;
 }
 
-asio::awaitable<error_code> ClientSession::ReadResponseHeader(
-    UpstreamConnection& connection, std::optional<ResponseParser>& parser) {
+void ClientSession::NewResponseParser(std::optional<ResponseParser>& parser) const {
+  parser.emplace();
+  parser->body_limit(boost::none);
+  parser->header_limit(kUpstreamHeaderLimit);
+  if (head_request_) parser->skip(true);
+}
+
+error_code ClientSession::SkipInterimHeads(UpstreamConnection& connection,
+                                           std::optional<ResponseParser>& parser,
+                                           error_code ec) const {
   for (;;) {
-    parser.emplace();
-    parser->body_limit(boost::none);
-    parser->header_limit(kUpstreamHeaderLimit);
-    if (head_request_) parser->skip(true);
-    auto [ec, n] = co_await http::async_read_header(connection.socket, connection.buffer,
-                                                    *parser, kTuple);
-    if (ec) co_return ec;
+    if (ec) return ec;
     const int status = static_cast<int>(parser->get().result_int());
-    if (status >= 200) co_return error_code{};
+    if (status >= 200) return {};
     // Upgrade is never forwarded, so 101 is a broken answer; other 1xx
     // (100 Continue, 103 Early Hints) are interim and skipped.
-    if (status == 101) co_return http::error::bad_status;
+    if (status == 101) return http::error::bad_status;
+    NewResponseParser(parser);
+    ec = ParseBuffered(*parser, connection.buffer);
   }
 }
 
@@ -519,7 +562,10 @@ asio::awaitable<bool> ClientSession::ForwardWhole(
   const std::array<asio::const_buffer, 2> out{asio::buffer(head_),
                                               asio::buffer(body.data(), body.size())};
   for (int attempt = 0;; ++attempt) {
-    std::unique_ptr<UpstreamConnection> connection = co_await AcquireUpstream();
+    std::unique_ptr<UpstreamConnection> connection = worker_.pool.TakeIdle();
+    if (!connection) {
+      connection = co_await ConnectUpstream();
+    }
     if (!connection) {
       // Nothing was sent, so the upstream did not run the request: the key
       // is released whatever on_server_error says.
@@ -536,12 +582,25 @@ asio::awaitable<bool> ClientSession::ForwardWhole(
     upstream_timed_out_ = false;
     SetDeadline(Phase::kUpstream, shared_.config.upstream.timeout);
     const auto sent = Clock::now();
-    auto [write_ec, written] =
-        co_await asio::async_write(connection->socket, out, kTuple);
+    error_code write_ec;
+    if (const auto rest = SendNow(connection->socket, out);
+        beast::buffer_bytes(rest) > 0) {
+      auto [ec, n] = co_await asio::async_write(connection->socket, rest, kTuple);
+      write_ec = ec;
+    }
     std::optional<ResponseParser> parser;
     error_code ec = write_ec;
     if (!ec) {
-      ec = co_await ReadResponseHeader(*connection, parser);
+      NewResponseParser(parser);
+      ec = SkipInterimHeads(*connection, parser,
+                            ParseBuffered(*parser, connection->buffer));
+      while (ec == http::error::need_more) {
+        auto [read_ec, n] = co_await connection->socket.async_read_some(
+            ReadSpace(connection->buffer), kTuple);
+        connection->buffer.commit(n);
+        ec = SkipInterimHeads(*connection, parser,
+                              ParseAfterRead(*parser, connection->buffer, read_ec));
+      }
     }
     upstream_ = nullptr;
     if (ec) {
@@ -566,13 +625,21 @@ asio::awaitable<bool> ClientSession::ForwardWhole(
     }
     facts_.upstream = Clock::now() - sent;
     shared_.metrics.ObserveUpstream(facts_.upstream);
+    if (execution != nullptr &&
+        IdempotencyFilter::WillStore(*execution->route,
+                                     static_cast<int>(parser->get().result_int()))) {
+      co_return co_await AnswerStored(std::move(connection), *parser, *execution);
+    }
     co_return co_await Answer(std::move(connection), *parser, execution);
   }
 }
 
 asio::awaitable<bool> ClientSession::ForwardStreaming(StreamRequestParser& parser) {
   const ServerConfig& server = shared_.config.server;
-  std::unique_ptr<UpstreamConnection> connection = co_await AcquireUpstream();
+  std::unique_ptr<UpstreamConnection> connection = worker_.pool.TakeIdle();
+  if (!connection) {
+    connection = co_await ConnectUpstream();
+  }
   if (!connection) {
     keep_alive_ = false;  // the body stays unread
     facts_.outcome = Outcome::kUpstreamError;
@@ -603,10 +670,12 @@ asio::awaitable<bool> ClientSession::ForwardStreaming(StreamRequestParser& parse
   };
 
   SetDeadline(Phase::kUpstream, shared_.config.upstream.timeout);
-  auto [head_ec, head_n] =
-      co_await asio::async_write(connection->socket, asio::buffer(head_), kTuple);
-  if (head_ec) {
-    co_return co_await upstream_failed();
+  if (const auto rest = SendNow(connection->socket, asio::buffer(head_));
+      beast::buffer_bytes(rest) > 0) {
+    auto [head_ec, head_n] = co_await asio::async_write(connection->socket, rest, kTuple);
+    if (head_ec) {
+      co_return co_await upstream_failed();
+    }
   }
   if (expect_continue_ && !co_await SendContinue()) co_return false;
 
@@ -617,7 +686,12 @@ asio::awaitable<bool> ClientSession::ForwardStreaming(StreamRequestParser& parse
     parser.get().body().data = chunk;
     parser.get().body().size = kRelayChunk;
     SetDeadlineAt(Phase::kClientRead, body_deadline);
-    auto [ec, n] = co_await http::async_read_some(socket_, buffer_, parser, kTuple);
+    error_code ec = ParseBuffered(parser, buffer_);
+    while (ec == http::error::need_more) {
+      auto [read_ec, n] = co_await socket_.async_read_some(ReadSpace(buffer_), kTuple);
+      buffer_.commit(n);
+      ec = ParseAfterRead(parser, buffer_, read_ec);
+    }
     if (ec == http::error::need_buffer) ec = {};
     if (ec) {
       upstream_ = nullptr;  // the upstream got half a body: the connection is dropped
@@ -631,23 +705,37 @@ asio::awaitable<bool> ClientSession::ForwardStreaming(StreamRequestParser& parse
     const std::array<asio::const_buffer, 3> piece{
         asio::buffer(chunk_head), asio::buffer(chunk, got),
         chunked ? asio::buffer("\r\n", 2) : asio::const_buffer()};
-    auto [write_ec, written] =
-        co_await asio::async_write(connection->socket, piece, kTuple);
-    if (write_ec) {
-      co_return co_await upstream_failed();
+    if (const auto rest = SendNow(connection->socket, piece);
+        beast::buffer_bytes(rest) > 0) {
+      auto [write_ec, written] =
+          co_await asio::async_write(connection->socket, rest, kTuple);
+      if (write_ec) {
+        co_return co_await upstream_failed();
+      }
     }
   }
   SetDeadline(Phase::kUpstream, shared_.config.upstream.timeout);
   if (chunked) {
-    auto [end_ec, end_n] =
-        co_await asio::async_write(connection->socket, asio::buffer(kLastChunk), kTuple);
-    if (end_ec) {
-      co_return co_await upstream_failed();
+    if (const auto rest = SendNow(connection->socket, asio::buffer(kLastChunk));
+        beast::buffer_bytes(rest) > 0) {
+      auto [end_ec, end_n] = co_await asio::async_write(connection->socket, rest, kTuple);
+      if (end_ec) {
+        co_return co_await upstream_failed();
+      }
     }
   }
   const auto sent = Clock::now();
   std::optional<ResponseParser> response;
-  const error_code ec = co_await ReadResponseHeader(*connection, response);
+  NewResponseParser(response);
+  error_code ec = SkipInterimHeads(*connection, response,
+                                   ParseBuffered(*response, connection->buffer));
+  while (ec == http::error::need_more) {
+    auto [read_ec, n] = co_await connection->socket.async_read_some(
+        ReadSpace(connection->buffer), kTuple);
+    connection->buffer.commit(n);
+    ec = SkipInterimHeads(*connection, response,
+                          ParseAfterRead(*response, connection->buffer, read_ec));
+  }
   upstream_ = nullptr;
   if (ec) {
     co_return co_await FailUpstream(nullptr, upstream_timed_out_
@@ -683,9 +771,6 @@ asio::awaitable<bool> ClientSession::Answer(
     Execution* execution) {
   const int status = static_cast<int>(parser.get().result_int());
   CollectHeaders(parser.get(), response_headers_);
-  if (execution != nullptr && IdempotencyFilter::WillStore(*execution->route, status)) {
-    co_return co_await AnswerStored(std::move(connection), parser, *execution);
-  }
   if (execution != nullptr) {
     StopKeepingLease();
     // The policy keeps nothing for this status: Finish releases the key, and
@@ -701,6 +786,7 @@ asio::awaitable<bool> ClientSession::AnswerStored(
     std::unique_ptr<UpstreamConnection> connection, ResponseParser& parser,
     Execution& execution) {
   const int status = static_cast<int>(parser.get().result_int());
+  CollectHeaders(parser.get(), response_headers_);
   const uint64_t limit = execution.route->max_stored_body;
   const auto length = parser.content_length();
   bool too_large = length && *length > limit;
@@ -713,8 +799,13 @@ asio::awaitable<bool> ClientSession::AnswerStored(
       parser.get().body().data = chunk;
       parser.get().body().size = kRelayChunk;
       SetDeadline(Phase::kUpstream, shared_.config.upstream.timeout);
-      auto [ec, n] = co_await http::async_read_some(connection->socket,
-                                                    connection->buffer, parser, kTuple);
+      error_code ec = ParseBuffered(parser, connection->buffer);
+      while (ec == http::error::need_more) {
+        auto [read_ec, n] = co_await connection->socket.async_read_some(
+            ReadSpace(connection->buffer), kTuple);
+        connection->buffer.commit(n);
+        ec = ParseAfterRead(parser, connection->buffer, read_ec);
+      }
       if (ec == http::error::need_buffer) ec = {};
       if (ec) {
         upstream_ = nullptr;
@@ -754,10 +845,22 @@ asio::awaitable<bool> ClientSession::AnswerStored(
   EndHead(no_body ? BodyFraming::kNone : BodyFraming::kContentLength,
           response.body.size());
   const std::string sent_body = no_body || head_request_ ? std::string() : response.body;
-  facts_.outcome = co_await Complete(execution, std::move(response));
+  const auto asked = Clock::now();
+  CallbackCall<Outcome> complete([&](Callback<Outcome> done) {
+    shared_.filter.Complete(execution, std::move(response), std::move(done));
+  });
+  if (!complete.ready()) {
+    co_await complete.Wait();
+  }
+  facts_.outcome = complete.value();
+  AddStoreTime(Clock::now() - asked);
   facts_.status = status;
   CountOutcome();
-  co_return co_await WriteClient(head_, sent_body);
+  if (const ClientBytes rest = SendToClient(head_, sent_body);
+      beast::buffer_bytes(rest) > 0) {
+    co_return co_await SendRest(rest);
+  }
+  co_return true;
 }
 
 void ClientSession::AddStoreTime(Clock::duration spent) {
@@ -802,7 +905,9 @@ asio::awaitable<bool> ClientSession::Relay(std::unique_ptr<UpstreamConnection> c
         asio::buffer(data.data(), data.size()),
         chunked && !data.empty() ? asio::buffer("\r\n", 2) : asio::const_buffer()};
     SetDeadline(Phase::kClientWrite, shared_.config.server.body_timeout);
-    auto [ec, n] = co_await asio::async_write(socket_, pieces, kTuple);
+    const auto rest = SendNow(socket_, pieces);
+    if (beast::buffer_bytes(rest) == 0) co_return true;
+    auto [ec, n] = co_await asio::async_write(socket_, rest, kTuple);
     co_return !ec;
   };
 
@@ -816,8 +921,13 @@ asio::awaitable<bool> ClientSession::Relay(std::unique_ptr<UpstreamConnection> c
       parser.get().body().data = chunk;
       parser.get().body().size = kRelayChunk;
       SetDeadline(Phase::kUpstream, shared_.config.upstream.timeout);
-      auto [ec, n] = co_await http::async_read_some(connection->socket,
-                                                    connection->buffer, parser, kTuple);
+      error_code ec = ParseBuffered(parser, connection->buffer);
+      while (ec == http::error::need_more) {
+        auto [read_ec, n] = co_await connection->socket.async_read_some(
+            ReadSpace(connection->buffer), kTuple);
+        connection->buffer.commit(n);
+        ec = ParseAfterRead(parser, connection->buffer, read_ec);
+      }
       if (ec == http::error::need_buffer) ec = {};
       if (ec) {
         // The head is out: a truncated body, signalled by closing, is all
@@ -842,11 +952,14 @@ asio::awaitable<bool> ClientSession::Relay(std::unique_ptr<UpstreamConnection> c
 asio::awaitable<Outcome> ClientSession::Complete(Execution& execution,
                                                  StoredResponse response) {
   const auto asked = Clock::now();
-  const Outcome outcome = co_await AwaitCallback<Outcome>([&](Callback<Outcome> done) {
+  CallbackCall<Outcome> complete([&](Callback<Outcome> done) {
     shared_.filter.Complete(execution, std::move(response), std::move(done));
   });
+  if (!complete.ready()) {
+    co_await complete.Wait();
+  }
   AddStoreTime(Clock::now() - asked);
-  co_return outcome;
+  co_return complete.value();
 }
 
 asio::awaitable<void> ClientSession::Abandon(Execution& execution) {
@@ -898,18 +1011,27 @@ asio::awaitable<bool> ClientSession::WriteStored(const StoredResponse& response,
           response.body.size());
   facts_.status = response.status;
   CountOutcome();
-  co_return co_await WriteClient(head_, no_body || head_request_
-                                            ? std::string_view()
-                                            : std::string_view(response.body));
+  if (const ClientBytes rest =
+          SendToClient(head_, no_body || head_request_ ? std::string_view()
+                                                       : std::string_view(response.body));
+      beast::buffer_bytes(rest) > 0) {
+    co_return co_await SendRest(rest);
+  }
+  co_return true;
 }
 
-asio::awaitable<bool> ClientSession::WriteClient(std::string_view head,
-                                                 std::string_view body) {
-  if (closed_) co_return false;
-  SetDeadline(Phase::kClientWrite, shared_.config.server.body_timeout);
+ClientSession::ClientBytes ClientSession::SendToClient(std::string_view head,
+                                                       std::string_view body) {
   const std::array<asio::const_buffer, 2> pieces{asio::buffer(head.data(), head.size()),
                                                  asio::buffer(body.data(), body.size())};
-  auto [ec, n] = co_await asio::async_write(socket_, pieces, kTuple);
+  if (closed_) return ClientBytes(pieces);
+  SetDeadline(Phase::kClientWrite, shared_.config.server.body_timeout);
+  return SendNow(socket_, pieces);
+}
+
+asio::awaitable<bool> ClientSession::SendRest(ClientBytes rest) {
+  if (closed_) co_return false;
+  auto [ec, n] = co_await asio::async_write(socket_, rest, kTuple);
   co_return !ec;
 }
 

@@ -9,9 +9,11 @@
 // owning worker's thread touches a session.
 #pragma once
 
+#include <array>
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/steady_timer.hpp>
+#include <boost/beast/core/buffers_suffix.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/http/buffer_body.hpp>
 #include <boost/beast/http/empty_body.hpp>
@@ -97,9 +99,14 @@ class ClientSession : public std::enable_shared_from_this<ClientSession> {
   boost::asio::awaitable<bool> Protect(RequestParser& parser,
                                        const Classification& classification);
 
-  // Reading the rest of a request; on failure the client has been answered
-  // (or is gone) and the connection must close.
-  boost::asio::awaitable<bool> ReadBody(WholeRequestParser& parser);
+  // Reading the rest of a request. BufferedBody parses what is already read:
+  // success when the body is complete, need_more when ReadBody must read
+  // on (or send 100 Continue first), another error when the body is
+  // unreadable. ReadBody goes on from that answer; on failure the client has
+  // been answered (or is gone) and the connection must close.
+  boost::system::error_code BufferedBody(WholeRequestParser& parser);
+  boost::asio::awaitable<bool> ReadBody(WholeRequestParser& parser,
+                                        boost::system::error_code ec);
   boost::asio::awaitable<bool> RejectUnreadable(boost::system::error_code ec);
   boost::asio::awaitable<bool> Reject(ProblemType type, std::string detail = {});
   boost::asio::awaitable<bool> SendContinue();
@@ -109,10 +116,19 @@ class ClientSession : public std::enable_shared_from_this<ClientSession> {
       const boost::beast::http::request<boost::beast::http::string_body>& request,
       Execution* execution);
   boost::asio::awaitable<bool> ForwardStreaming(StreamRequestParser& parser);
-  // A pooled or new connection; nullptr when none can be made (502).
-  boost::asio::awaitable<std::unique_ptr<UpstreamConnection>> AcquireUpstream();
-  boost::asio::awaitable<boost::system::error_code> ReadResponseHeader(
-      UpstreamConnection& connection, std::optional<ResponseParser>& parser);
+  // A new connection when the pool has none; nullptr when none can be made
+  // (502).
+  boost::asio::awaitable<std::unique_ptr<UpstreamConnection>> ConnectUpstream();
+  // Reading the upstream's response head: a new parser, then the parser's
+  // answer to what the connection has buffered or read, passed through
+  // SkipInterimHeads, which goes on with a new parser after an interim 1xx
+  // head. need_more: read on.
+  void NewResponseParser(std::optional<ResponseParser>& parser) const;
+  boost::system::error_code SkipInterimHeads(UpstreamConnection& connection,
+                                             std::optional<ResponseParser>& parser,
+                                             boost::system::error_code ec) const;
+  // The upstream's answer when the route's policy does not store it (or the
+  // request is not protected); AnswerStored when it does.
   boost::asio::awaitable<bool> Answer(std::unique_ptr<UpstreamConnection> connection,
                                       ResponseParser& parser, Execution* execution);
   boost::asio::awaitable<bool> AnswerStored(
@@ -131,7 +147,14 @@ class ClientSession : public std::enable_shared_from_this<ClientSession> {
   boost::asio::awaitable<bool> WriteStored(const StoredResponse& response, bool replayed);
   void BeginHead(int status);
   void EndHead(BodyFraming framing, uint64_t content_length);
-  boost::asio::awaitable<bool> WriteClient(std::string_view head, std::string_view body);
+  // SendToClient sends what the socket takes at once and returns the rest
+  // (everything when the client is gone); SendRest writes that rest, if
+  // any, asynchronously, so a coroutine frame is only made when the socket
+  // is full. SendRest answers false when the client is gone.
+  using ClientBytes =
+      boost::beast::buffers_suffix<std::array<boost::asio::const_buffer, 2>>;
+  ClientBytes SendToClient(std::string_view head, std::string_view body);
+  boost::asio::awaitable<bool> SendRest(ClientBytes rest);
 
   // Lease extension while the upstream works, driven by the watchdog.
   void KeepLease(const Execution& execution);

@@ -5,8 +5,6 @@
 namespace idem::gateway {
 namespace {
 
-char Lower(char c) { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c + 32) : c; }
-
 std::string_view Trim(std::string_view s) {
   while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
   while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
@@ -15,24 +13,27 @@ std::string_view Trim(std::string_view s) {
 
 }  // namespace
 
-bool EqualsIgnoreCase(std::string_view a, std::string_view b) {
-  if (a.size() != b.size()) return false;
-  for (size_t i = 0; i < a.size(); ++i) {
-    if (Lower(a[i]) != Lower(b[i])) return false;
-  }
-  return true;
-}
-
 bool IsHopByHopName(std::string_view name) {
-  static constexpr std::string_view kNames[] = {
-      "connection",        "keep-alive", "proxy-connection",  "te",
-      "trailer",           "upgrade",    "transfer-encoding", "proxy-authorization",
-      "proxy-authenticate"};
-  // Most fields are longer or shorter than every hop-by-hop name; the size
-  // test keeps the common case to one comparison.
-  if (name.size() < 2 || name.size() > 19) return false;
-  return std::any_of(std::begin(kNames), std::end(kNames),
-                     [name](std::string_view n) { return EqualsIgnoreCase(n, name); });
+  // Dispatch on the length: every field name is then compared with at most
+  // two of the nine names, most with none.
+  switch (name.size()) {
+    case 2:
+      return EqualsIgnoreCase(name, "te");
+    case 7:
+      return EqualsIgnoreCase(name, "trailer") || EqualsIgnoreCase(name, "upgrade");
+    case 10:
+      return EqualsIgnoreCase(name, "connection") || EqualsIgnoreCase(name, "keep-alive");
+    case 16:
+      return EqualsIgnoreCase(name, "proxy-connection");
+    case 17:
+      return EqualsIgnoreCase(name, "transfer-encoding");
+    case 18:
+      return EqualsIgnoreCase(name, "proxy-authenticate");
+    case 19:
+      return EqualsIgnoreCase(name, "proxy-authorization");
+    default:
+      return false;
+  }
 }
 
 HopByHopFilter::HopByHopFilter(std::span<const HeaderLine> headers) {

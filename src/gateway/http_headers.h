@@ -23,7 +23,18 @@ struct HeaderLine {
 
 using StoredHeaders = std::vector<std::pair<std::string, std::string>>;
 
-bool EqualsIgnoreCase(std::string_view a, std::string_view b);
+// ASCII case-insensitive equality. Inline: header names are compared a few
+// dozen times per request, and most comparisons end at the size test.
+inline bool EqualsIgnoreCase(std::string_view a, std::string_view b) {
+  if (a.size() != b.size()) return false;
+  for (size_t i = 0; i < a.size(); ++i) {
+    const char x = a[i];
+    const char y = b[i];
+    if (x == y) continue;
+    if ((x | 0x20) != (y | 0x20) || (x | 0x20) < 'a' || (x | 0x20) > 'z') return false;
+  }
+  return true;
+}
 
 // RFC 9110 section 7.6.1: Connection, Keep-Alive, Proxy-Connection, TE,
 // Trailer, Transfer-Encoding, Upgrade, and the proxy credentials

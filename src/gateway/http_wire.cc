@@ -1,6 +1,7 @@
 #include "gateway/http_wire.h"
 
 #include <charconv>
+#include <cstring>
 #include <utility>
 
 namespace idem::gateway {
@@ -8,21 +9,30 @@ namespace idem::gateway {
 void AppendDecimal(std::string& out, uint64_t value) {
   char digits[24];
   const auto end = std::to_chars(digits, digits + sizeof digits, value).ptr;
-  out.append(digits, end);
+  out.append(digits, static_cast<size_t>(end - digits));
 }
 
 void AppendChunkHeader(std::string& out, uint64_t size) {
   char digits[24];
   const auto end = std::to_chars(digits, digits + sizeof digits, size, 16).ptr;
-  out.append(digits, end);
+  out.append(digits, static_cast<size_t>(end - digits));
   out.append("\r\n");
 }
 
 void AppendHeaderLine(std::string& out, std::string_view name, std::string_view value) {
-  out.append(name);
-  out.append(": ");
-  out.append(value);
-  out.append("\r\n");
+  // One resize and two copies instead of four appends: every header line
+  // of every proxied message comes through here.
+  const size_t at = out.size();
+  out.resize(at + name.size() + value.size() + 4);
+  char* p = out.data() + at;
+  std::memcpy(p, name.data(), name.size());
+  p += name.size();
+  *p++ = ':';
+  *p++ = ' ';
+  if (!value.empty()) std::memcpy(p, value.data(), value.size());  // data() may be null
+  p += value.size();
+  *p++ = '\r';
+  *p = '\n';
 }
 
 void AppendStatusLine(std::string& out, int status) {
@@ -102,10 +112,14 @@ void AppendUpstreamRequestHead(std::string& out, const UpstreamRequestHead& head
   if (!client_host.empty()) {
     // A quoted-string: a host with a port is not an RFC 7230 token.
     out.append(";host=\"");
-    for (const char c : client_host) {
-      if (c == '"' || c == '\\') out.push_back('\\');
-      out.push_back(c);
+    size_t run = 0;  // where the characters not copied yet start
+    for (size_t i = 0; i < client_host.size(); ++i) {
+      if (client_host[i] != '"' && client_host[i] != '\\') continue;
+      out.append(client_host.substr(run, i - run));
+      out.push_back('\\');
+      run = i;  // the escaped character starts the next run
     }
+    out.append(client_host.substr(run));
     out.push_back('"');
   }
   out.append(";proto=http\r\n");

@@ -83,6 +83,14 @@ Classification IdempotencyFilter::Classify(const RequestView& request) const {
 std::string IdempotencyFilter::TenantOf(const IdempotencyConfig& route,
                                         std::span<const HeaderLine> headers,
                                         std::string_view secret) {
+  const bool any_present =
+      std::any_of(headers.begin(), headers.end(), [&route](const HeaderLine& h) {
+        return std::any_of(
+            route.tenant_headers.begin(), route.tenant_headers.end(),
+            [&h](const std::string& name) { return EqualsIgnoreCase(h.name, name); });
+      });
+  // The common anonymous case builds no list.
+  if (!any_present) return TenantId({}, secret);
   std::vector<std::string> values(route.tenant_headers.size());
   bool any = false;
   for (size_t i = 0; i < route.tenant_headers.size(); ++i) {
@@ -114,10 +122,11 @@ void IdempotencyFilter::Begin(const Classification& classification,
   std::string scope_key =
       BuildScopeKey(TenantOf(route, request.headers, config_.secrets.tenant_secret),
                     request.method, PathOf(request.target), classification.key);
+  std::string engine_key = scope_key;
   const auto started = SteadyClock::now();
   engine_.Begin(
-      scope_key, std::move(fingerprint).value(), route.engine,
-      [this, &route, started, scope_key,
+      std::move(engine_key), std::move(fingerprint).value(), route.engine,
+      [this, &route, started, scope_key = std::move(scope_key),
        done = std::move(done)](Result<Decision> decision) mutable {
         metrics_.ObserveStore(StoreOp::kBegin, SteadyClock::now() - started);
         if (!decision.ok()) {
@@ -146,7 +155,8 @@ void IdempotencyFilter::Begin(const Classification& classification,
             Action a;
             a.kind = Action::Kind::kExecute;
             a.outcome = Outcome::kExecuted;
-            a.execution = Execution{std::move(d.lease), &route};
+            a.execution.lease = std::move(d.lease);
+            a.execution.route = &route;
             a.scope_key = std::move(scope_key);
             return done(std::move(a));
           }

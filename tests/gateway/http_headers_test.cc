@@ -14,6 +14,18 @@ using ::testing::Pair;
 TEST(HttpHeadersTest, NamesCompareWithoutCase) {
   EXPECT_TRUE(EqualsIgnoreCase("Idempotency-Key", "idempotency-key"));
   EXPECT_FALSE(EqualsIgnoreCase("Idempotency-Key", "Idempotency-Keys"));
+  EXPECT_FALSE(EqualsIgnoreCase("Idempotency-Key", "Idempotency-Kez"));
+}
+
+TEST(HttpHeadersTest, OnlyLettersFoldCase) {
+  // Pairs that differ in the bit that separates upper and lower case
+  // letters, but are not letters.
+  EXPECT_FALSE(EqualsIgnoreCase("@", "`"));
+  EXPECT_FALSE(EqualsIgnoreCase("[", "{"));
+  EXPECT_FALSE(EqualsIgnoreCase("^", "~"));
+  EXPECT_FALSE(EqualsIgnoreCase("-", "\r"));
+  EXPECT_FALSE(EqualsIgnoreCase("\xC0", "\xE0"));
+  EXPECT_TRUE(EqualsIgnoreCase("X-A1_Z", "x-a1_z"));
 }
 
 TEST(HttpHeadersTest, Rfc9110HopByHopFields) {
@@ -22,8 +34,8 @@ TEST(HttpHeadersTest, Rfc9110HopByHopFields) {
         "Transfer-Encoding", "Upgrade", "Proxy-Authorization", "Proxy-Authenticate"}) {
     EXPECT_TRUE(IsHopByHopName(name)) << name;
   }
-  for (const char* name :
-       {"Content-Type", "Authorization", "Idempotency-Key", "Trailers"}) {
+  for (const char* name : {"Content-Type", "Authorization", "Idempotency-Key", "Trailers",
+                           "T", "TF", "Upgrades", "Connectio", "Keep-Alive-X", ""}) {
     EXPECT_FALSE(IsHopByHopName(name)) << name;
   }
 }

@@ -4,6 +4,8 @@
 #include <gtest/gtest.h>
 
 #include <string>
+#include <string_view>
+#include <utility>
 #include <vector>
 
 namespace idem::gateway {
@@ -66,6 +68,20 @@ TEST(UpstreamRequestHeadTest, AppendsToEarlierProxiesAndQuotesIpv6) {
   EXPECT_THAT(out, Not(HasSubstr("X-Forwarded-Host")));
   EXPECT_THAT(out, HasSubstr("Transfer-Encoding: chunked\r\n"));
   EXPECT_THAT(out, Not(HasSubstr("Idempotency-Fence")));
+}
+
+TEST(UpstreamRequestHeadTest, EscapesQuotesAndBackslashesOfTheClientHost) {
+  for (const auto& [host, quoted] :
+       std::vector<std::pair<std::string_view, std::string_view>>{
+           {"a\"b\\c", "host=\"a\\\"b\\\\c\""},
+           {"\"\"", "host=\"\\\"\\\"\""},
+           {"\\end\\", "host=\"\\\\end\\\\\""},
+           {"plain:8080", "host=\"plain:8080\""}}) {
+    const std::vector<HeaderLine> headers = {{"Host", host}};
+    std::string out;
+    AppendUpstreamRequestHead(out, BaseHead(headers));
+    EXPECT_THAT(out, HasSubstr(std::string(quoted) + ";proto=http\r\n")) << host;
+  }
 }
 
 TEST(UpstreamRequestHeadTest, PrefixesTheBasePathOnce) {

@@ -42,6 +42,8 @@ TEST(ParseIdempotencyKeyTest, SfStringEscapes) {
   EXPECT_EQ(MustParse(R"("a\"b")"), "a\"b");
   EXPECT_EQ(MustParse(R"("a\\b")"), "a\\b");
   EXPECT_EQ(MustParse(R"("\\\"")"), "\\\"");
+  EXPECT_EQ(MustParse(R"("\"ab\\cd\"")"), "\"ab\\cd\"");
+  EXPECT_EQ(MustParse(R"("ab\"\"cd")"), "ab\"\"cd");
 }
 
 TEST(ParseIdempotencyKeyTest, SfStringAllowsAnyPrintableAscii) {
