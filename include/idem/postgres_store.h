@@ -92,6 +92,16 @@ struct PostgresStoreOptions {
   // open on a schema older than kPostgresSchemaVersion. Default: false.
   bool auto_migrate = false;
 
+  // Commit leases (Begin, Extend, Release, and a waiter's mark on an
+  // in-flight record) durably as well. Off, they commit with
+  // synchronous_commit = off: visible to every gateway at once and on disk
+  // within a few hundred ms, but a crash of PostgreSQL (not a clean stop,
+  // not a crash of a gateway) may lose those of the last moments, so a key
+  // in flight then may run again before its lease_ttl has passed (as the
+  // RocksDB store's sync_leases; docs/stores.md "Durability"). Completions,
+  // checkpoints and deletes always wait for the WAL flush. Default: false.
+  bool sync_leases = false;
+
   // Keep completed records in a local cache so replays skip the database:
   // a completed record never changes until it expires or is deleted, and a
   // delete on any gateway is broadcast with NOTIFY. Default: true.

@@ -1,8 +1,17 @@
 // The PostgreSQL store's connection machinery: an io_context with its own
-// threads, a bounded pool of pipelined connections fed from one queue of
-// commands, and one LISTEN connection.
+// threads, a bounded pool of pipelined connections, and one LISTEN
+// connection.
 //
-// Submit() never blocks: a command waits in the queue until a ready
+// The pool is split in two lanes, each with its own queue. Durable
+// statements (Statement::durable: Complete, Checkpoint, Delete), whose
+// commits wait for the WAL flush, go to the commit connections; everything
+// else (Begin and the other lease writes, which commit asynchronously, and
+// reads) to the lease connections. So a Begin never waits in a pipeline
+// behind somebody's flush, and the durable writes that queue up while a
+// flush runs leave together as one commit group (pg_connection.h). A pool
+// of one connection serves both lanes.
+//
+// Submit() never blocks: a command waits in its queue until a ready
 // connection takes it or its deadline passes (kUnavailable). While every
 // pool connection is known to be down (the last attempt to connect failed
 // and none is ready) commands fail at once, so callers learn of an outage
@@ -92,17 +101,26 @@ class Client {
     return ready_count_.load(std::memory_order_acquire);
   }
 
-  // For Connection (called on its strand).
-  void TakeCommands(size_t room, std::vector<Command>& out);
+  // For Connection (called on its strand). Takes up to `room` commands of
+  // the lanes `connection` serves: its share of what is queued.
+  void TakeCommands(const Connection& connection, size_t room, std::vector<Command>& out);
   // `again`: the connection had been ready before (a reconnect).
   void OnReady(Connection& connection, bool listener, bool again);
   void OnLost(Connection& connection, bool was_ready, bool listener, const Status& why);
   void OnNotify(std::string_view payload);
 
  private:
+  struct LaneQueue {
+    std::deque<Command> commands;
+    size_t ready = 0;  // ready connections serving the lane
+  };
+
   // Why a new command cannot be queued now (ok: it can). Holds mutex_.
   Status Refusal() const;
-  void WakeOne();
+  // Wakes the least loaded ready connection that serves `lane`.
+  void WakeOne(Lane lane);
+  // Takes every queued command. Holds mutex_.
+  std::deque<Command> TakeQueuesLocked();
   void ArmTicker();
   void OnTick();
   bool OnIoThread() const;
@@ -118,11 +136,12 @@ class Client {
 
   std::mutex mutex_;
   std::condition_variable ready_cv_;
-  std::deque<Command> queue_;
+  LaneQueue lanes_[kLaneCount];
   bool stopped_ = false;
   bool down_ = false;  // the last attempt failed and nothing is ready
   bool listening_ = false;
   Status last_error_;
+  size_t queued_ = 0;  // in every lane
   size_t next_wake_ = 0;
 
   std::atomic<size_t> ready_count_{0};

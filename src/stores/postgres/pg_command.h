@@ -21,6 +21,9 @@ struct Reply {
   Status status;
   std::string sqlstate;
   ResultPtr result;
+  // Another statement of its commit group failed, so nothing of this one
+  // was committed: it may simply run again.
+  bool group_rolled_back = false;
 };
 
 struct Command {
@@ -36,5 +39,14 @@ struct Command {
   SteadyClock::time_point deadline;
   std::function<void(Reply)> done;  // runs exactly once
 };
+
+// Which pool connections run a command (pg_client.h): durable statements
+// the commit connections, everything else the lease connections.
+enum Lane : size_t { kLeaseLane, kCommitLane, kLaneCount };
+
+inline Lane LaneOf(const Command& command) {
+  return command.statement != nullptr && command.statement->durable ? kCommitLane
+                                                                    : kLeaseLane;
+}
 
 }  // namespace idem::pg

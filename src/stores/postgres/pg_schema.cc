@@ -57,14 +57,22 @@ std::string Notify(const std::string& channel, char event) {
          "' || encode(sha256(key), 'hex'))";
 }
 
-// Shared by the owner-checked statements ($1 key, $2 owner, $3 now):
-// {cur} is the live row as the statement's snapshot saw it; {owned} the
-// condition of a write; {verdict} judges, from {cur}, a write that did not
-// happen. A live in-flight row of ours in the snapshot means a concurrent
-// change slipped in between the snapshot and the write: verdict 3, run it
-// again.
+// Appended to the RETURNING list of a write whose commit need not wait for
+// the WAL flush: run for every row the statement writes, it makes that
+// transaction's commit asynchronous (synchronous_commit is read at commit;
+// is_local = true confines it to this transaction). docs/stores.md
+// "Durability" says what a crash of PostgreSQL can then lose.
+constexpr std::string_view kAsyncCommit =
+    ", set_config('synchronous_commit', 'off', true) AS async_commit";
+
+// For the lease writes (Begin, Extend, Release, a waiter's watch mark).
+std::string LeaseCommit(bool sync_leases) {
+  return sync_leases ? "" : std::string(kAsyncCommit);
+}
+
+// `lease_commit`: LeaseCommit() for the lease writes, "" for the others.
 std::vector<std::pair<std::string_view, std::string>> OwnerChecked(
-    const std::string& t, const std::string& channel) {
+    const std::string& t, const std::string& channel, std::string lease_commit = "") {
   return {
       {"cur", Fill("cur AS (SELECT state, owner FROM {t} "
                    "WHERE key = $1 AND expires_at_ms > $3)",
@@ -78,11 +86,12 @@ std::vector<std::pair<std::string_view, std::string>> OwnerChecked(
       {"upd_columns", Prefixed("upd")},
       {"notify_c", Notify(channel, 'c')},
       {"notify_r", Notify(channel, 'r')},
+      {"lease_commit", std::move(lease_commit)},
   };
 }
 
 // $1 key, $2 fingerprint, $3 owner, $4 now, $5 lease expiry, $6 expiry.
-std::string BeginSql(const std::string& t) {
+std::string BeginSql(const std::string& t, bool sync_leases) {
   return Fill(R"sql(
 WITH cur AS (SELECT {columns} FROM {t} WHERE key = $1),
 ins AS (
@@ -105,14 +114,15 @@ ins AS (
     watched = r.watched AND NOT {fresh}
   WHERE {fresh}
      OR (r.state = 1 AND r.lease_expires_at_ms <= $4 AND r.fingerprint = EXCLUDED.fingerprint)
-  RETURNING {r_columns})
+  RETURNING {r_columns}{lease_commit})
 SELECT true AS acquired, {columns} FROM ins
 UNION ALL
 SELECT false, {columns} FROM cur WHERE NOT EXISTS (SELECT 1 FROM ins))sql",
               {{"t", t},
                {"columns", std::string(kColumns)},
                {"r_columns", Prefixed("r")},
-               {"fresh", "r.expires_at_ms <= $4"}});
+               {"fresh", "r.expires_at_ms <= $4"},
+               {"lease_commit", LeaseCommit(sync_leases)}});
 }
 
 // $4 status, $5 headers, $6 body, $7 expiry. Returns the row without the
@@ -134,28 +144,29 @@ FROM (SELECT 1) AS one LEFT JOIN upd ON true)sql",
               OwnerChecked(t, channel));
 }
 
-std::string ReleaseSql(const std::string& t, const std::string& channel) {
+std::string ReleaseSql(const std::string& t, const std::string& channel,
+                       bool sync_leases) {
   return Fill(R"sql(
 WITH {cur},
 del AS (
   DELETE FROM {t} WHERE {owned}
-  RETURNING CASE WHEN watched THEN {notify_r} END AS notified)
+  RETURNING CASE WHEN watched THEN {notify_r} END AS notified{lease_commit})
 SELECT CASE WHEN EXISTS (SELECT 1 FROM del) THEN 0 {verdict} AS verdict)sql",
-              OwnerChecked(t, channel));
+              OwnerChecked(t, channel, LeaseCommit(sync_leases)));
 }
 
 // $4 new lease expiry.
-std::string ExtendSql(const std::string& t) {
+std::string ExtendSql(const std::string& t, bool sync_leases) {
   return Fill(R"sql(
 WITH {cur},
 upd AS (
   UPDATE {t} SET lease_expires_at_ms = $4, expires_at_ms = GREATEST(expires_at_ms, $4)
   WHERE {owned}
-  RETURNING lease_expires_at_ms)
+  RETURNING lease_expires_at_ms{lease_commit})
 SELECT CASE WHEN upd.lease_expires_at_ms IS NOT NULL THEN 0 {verdict} AS verdict,
   upd.lease_expires_at_ms
 FROM (SELECT 1) AS one LEFT JOIN upd ON true)sql",
-              OwnerChecked(t, ""));
+              OwnerChecked(t, "", LeaseCommit(sync_leases)));
 }
 
 // $4 phase, $5 state.
@@ -181,17 +192,19 @@ std::string GetSql(const std::string& t) {
 // `marked` is true when this statement set the mark. A row in flight and
 // unwatched in the snapshot that this statement did not mark was changed
 // concurrently: the caller reads again.
-std::string WatchSql(const std::string& t) {
+std::string WatchSql(const std::string& t, bool sync_leases) {
   return Fill(R"sql(
 WITH mark AS (
   UPDATE {t} SET watched = true
   WHERE key = $1 AND state = 1 AND expires_at_ms > $2 AND NOT watched
-  RETURNING {columns})
+  RETURNING {columns}{lease_commit})
 SELECT true AS marked, false AS watched, {columns} FROM mark
 UNION ALL
 SELECT false, watched, {columns} FROM {t}
 WHERE key = $1 AND expires_at_ms > $2 AND NOT EXISTS (SELECT 1 FROM mark))sql",
-              {{"t", t}, {"columns", std::string(kColumns)}});
+              {{"t", t},
+               {"columns", std::string(kColumns)},
+               {"lease_commit", LeaseCommit(sync_leases)}});
 }
 
 // $1 key, $2 now: an expired row goes too, but answers "not live".
@@ -206,7 +219,9 @@ SELECT live FROM del)sql",
 
 // $1 now, $2 batch. Locks a small batch of expired rows, skipping rows
 // another reaper or a Begin holds, and deletes them; the expiry is checked
-// again on the row version the lock saw.
+// again on the row version the lock saw. Its commit never waits for the
+// flush: a deletion lost in a crash of PostgreSQL leaves an expired row,
+// which reads as absent and is reaped again.
 std::string SweepSql(const std::string& t) {
   return Fill(R"sql(
 WITH doomed AS (
@@ -214,9 +229,9 @@ WITH doomed AS (
 del AS (
   DELETE FROM {t} AS r USING doomed
   WHERE r.key = doomed.key AND r.expires_at_ms <= $1
-  RETURNING 1)
+  RETURNING 1{async_commit})
 SELECT count(*) FROM del)sql",
-              {{"t", t}});
+              {{"t", t}, {"async_commit", std::string(kAsyncCommit)}});
 }
 
 std::vector<Migration> Migrations(const std::string& t, std::string_view table) {
@@ -257,7 +272,8 @@ bool ValidName(std::string_view name) {
 
 }  // namespace
 
-Result<Schema> BuildSchema(std::string_view schema, std::string_view table) {
+Result<Schema> BuildSchema(std::string_view schema, std::string_view table,
+                           bool sync_leases) {
   if (!ValidName(schema) || !ValidName(table)) {
     return InvalidArgument(
         "postgres schema and table names must be 1 to 63 bytes without NUL");
@@ -282,18 +298,23 @@ Result<Schema> BuildSchema(std::string_view schema, std::string_view table) {
   const auto int8 = kInt8Oid;
   s.statements.resize(kStatementCount);
   s.statements[kBegin] = {
-      "idem_begin", BeginSql(t), {bytea, bytea, bytea, int8, int8, int8}};
+      "idem_begin", BeginSql(t, sync_leases), {bytea, bytea, bytea, int8, int8, int8}};
   s.statements[kComplete] = {"idem_complete",
                              CompleteSql(t, s.channel),
-                             {bytea, bytea, int8, kInt4Oid, bytea, bytea, int8}};
+                             {bytea, bytea, int8, kInt4Oid, bytea, bytea, int8},
+                             /*durable=*/true};
   s.statements[kRelease] = {
-      "idem_release", ReleaseSql(t, s.channel), {bytea, bytea, int8}};
-  s.statements[kExtend] = {"idem_extend", ExtendSql(t), {bytea, bytea, int8, int8}};
-  s.statements[kCheckpoint] = {
-      "idem_checkpoint", CheckpointSql(t), {bytea, bytea, int8, bytea, bytea}};
+      "idem_release", ReleaseSql(t, s.channel, sync_leases), {bytea, bytea, int8}};
+  s.statements[kExtend] = {
+      "idem_extend", ExtendSql(t, sync_leases), {bytea, bytea, int8, int8}};
+  s.statements[kCheckpoint] = {"idem_checkpoint",
+                               CheckpointSql(t),
+                               {bytea, bytea, int8, bytea, bytea},
+                               /*durable=*/true};
   s.statements[kGet] = {"idem_get", GetSql(t), {bytea, int8}};
-  s.statements[kWatch] = {"idem_watch", WatchSql(t), {bytea, int8}};
-  s.statements[kDelete] = {"idem_delete", DeleteSql(t, s.channel), {bytea, int8}};
+  s.statements[kWatch] = {"idem_watch", WatchSql(t, sync_leases), {bytea, int8}};
+  s.statements[kDelete] = {
+      "idem_delete", DeleteSql(t, s.channel), {bytea, int8}, /*durable=*/true};
   s.statements[kSweep] = {"idem_sweep", SweepSql(t), {int8, int8}};
   s.statements[kPing] = {"idem_ping", "SELECT 1", {}};
   s.migrations = Migrations(t, table);

@@ -20,6 +20,13 @@ struct Statement {
   std::string name;
   std::string sql;
   std::vector<Oid> param_types;
+  // A write whose commit waits for the WAL flush (Complete, Checkpoint,
+  // Delete). Durable statements run on the commit connections, and those
+  // queued together share one transaction, hence one flush (a commit group,
+  // see pg_client.h). So they must answer outcomes as rows, never as
+  // errors, and their callers must run them again when the group is rolled
+  // back (Reply::group_rolled_back).
+  bool durable = false;
 };
 
 // Indexes into Schema::statements.
@@ -65,6 +72,9 @@ struct Schema {
 };
 
 // kInvalidArgument for an empty or NUL-carrying schema or table name.
-Result<Schema> BuildSchema(std::string_view schema, std::string_view table);
+// `sync_leases`: the lease writes (Begin, Extend, Release, the watch mark)
+// commit synchronously too; otherwise with synchronous_commit = off.
+Result<Schema> BuildSchema(std::string_view schema, std::string_view table,
+                           bool sync_leases = false);
 
 }  // namespace idem::pg

@@ -46,6 +46,12 @@ size_t Rows(const Reply& reply) {
   return reply.result ? static_cast<size_t>(PQntuples(reply.result.get())) : 0;
 }
 
+// A failure that running the statement again may cure: a race lost to a
+// concurrent transaction, or a commit group rolled back by another member.
+bool Retryable(const Reply& reply) {
+  return reply.group_rolled_back || pg::IsRetryableRace(reply.sqlstate);
+}
+
 Status RetriesExhausted(std::string_view what) {
   return Conflict("postgres " + std::string(what) +
                   ": the key kept changing under concurrent calls; try again");
@@ -160,7 +166,7 @@ class StoreCore {
                                      int64_t now, uint64_t epoch, bool* raced) {
     const Status race = Conflict("postgres begin: raced");
     if (!reply.status.ok()) {
-      *raced = pg::IsRetryableRace(reply.sqlstate);
+      *raced = Retryable(reply);
       return reply.status;
     }
     // No row: a concurrent Begin inserted the key after this statement's
@@ -318,7 +324,7 @@ class StoreCore {
   // attempts remain.
   bool ShouldRetry(const Reply& reply, int attempt) {
     if (attempt >= kMaxAttempts) return false;
-    if (!reply.status.ok()) return pg::IsRetryableRace(reply.sqlstate);
+    if (!reply.status.ok()) return Retryable(reply);
     if (Rows(reply) != 1) return false;
     RowReader row(reply.result.get(), 0);
     return row.Int4(0) == pg::kVerdictRaced;
@@ -345,11 +351,15 @@ class StoreCore {
     return pg::ReadRecord(row, 0);
   }
 
-  void Delete(std::string key, Callback<Status> done) {
+  void Delete(std::string key, Callback<Status> done, int attempt = 1) {
     Run(pg::kDelete, {key, Ms(clock_->NowMs())},
-        [this, key, done = std::move(done)](Reply reply) mutable {
+        [this, key, done = std::move(done), attempt](Reply reply) mutable {
+          if (!reply.status.ok() && reply.group_rolled_back && attempt < kMaxAttempts) {
+            Delete(std::move(key), std::move(done), attempt + 1);
+            return;
+          }
           if (!reply.status.ok()) {
-            done(reply.status);
+            done(Retried(reply.status, attempt, "delete"));
             return;
           }
           if (options_.cache_completed) cache_.Erase(key);
@@ -632,7 +642,7 @@ Status CheckSchema(const PostgresStoreOptions& options, const pg::Schema& schema
 
 Result<std::shared_ptr<Store>> NewPostgresStore(const PostgresStoreOptions& options) {
   if (Status status = ValidateOptions(options); !status.ok()) return status;
-  auto schema = pg::BuildSchema(options.schema, options.table);
+  auto schema = pg::BuildSchema(options.schema, options.table, options.sync_leases);
   if (!schema.ok()) return schema.status();
   if (Status status = CheckSchema(options, *schema); !status.ok()) return status;
   auto core = std::make_shared<StoreCore>(options, std::move(*schema));
