@@ -32,8 +32,9 @@ Client::Client(ClientOptions options)
       ticker_strand_(asio::make_strand(io_)),
       ticker_(ticker_strand_) {
   const size_t pool_size = std::max<size_t>(1, options_.pool_size);
-  // Half the pool commits (at least one); a pool of one serves both lanes.
-  const size_t commit = pool_size / 2;
+  // A quarter of the pool commits (at least one), each connection one
+  // group at a time; a pool of one serves both lanes.
+  const size_t commit = std::max<size_t>(1, pool_size / 4);
   for (size_t i = 0; i < pool_size; ++i) {
     unsigned lanes = 1u << (i < commit ? kCommitLane : kLeaseLane);
     if (pool_size == 1) lanes = (1u << kLeaseLane) | (1u << kCommitLane);
@@ -140,18 +141,19 @@ bool Client::OnIoThread() const {
                      [self](const std::thread& t) { return t.get_id() == self; });
 }
 
-void Client::TakeCommands(const Connection& connection, size_t room,
-                          std::vector<Command>& out) {
+void Client::TakeCommands(unsigned lanes, size_t room, std::vector<Command>& out) {
   bool more[kLaneCount] = {};
   {
     std::lock_guard lock(mutex_);
     for (size_t l = 0; l < kLaneCount; ++l) {
       LaneQueue& lane = lanes_[l];
-      if (!connection.Serves(static_cast<Lane>(l)) || lane.commands.empty()) continue;
-      // Spread a burst over the lane's ready connections rather than piling
-      // it all into the first one's pipeline.
+      if ((lanes & (1u << l)) == 0 || lane.commands.empty()) continue;
+      // Leases: spread a burst over the lane's ready connections rather
+      // than piling it all into one pipeline. Durable statements: all that
+      // queued up, as one commit group.
       const size_t ready = std::max<size_t>(1, lane.ready);
-      const size_t share = (lane.commands.size() + ready - 1) / ready;
+      const size_t share = l == kCommitLane ? lane.commands.size()
+                                            : (lane.commands.size() + ready - 1) / ready;
       const size_t n = std::min({room, share, lane.commands.size()});
       for (size_t i = 0; i < n; ++i) {
         out.push_back(std::move(lane.commands.front()));
@@ -177,6 +179,8 @@ void Client::WakeOne(Lane lane) {
   for (size_t i = 0; i < pool_.size(); ++i) {
     Connection* c = pool_[(start + i) % pool_.size()].get();
     if (!c->ready() || !c->Serves(lane)) continue;
+    // A connection committing a group takes the next one when it is done.
+    if (lane == kCommitLane && c->committing()) continue;
     if (!best || c->load() < best->load()) best = c;
     if (best->load() == 0) break;
   }

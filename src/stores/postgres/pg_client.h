@@ -7,9 +7,11 @@
 // commits wait for the WAL flush, go to the commit connections; everything
 // else (Begin and the other lease writes, which commit asynchronously, and
 // reads) to the lease connections. So a Begin never waits in a pipeline
-// behind somebody's flush, and the durable writes that queue up while a
-// flush runs leave together as one commit group (pg_connection.h). A pool
-// of one connection serves both lanes.
+// behind somebody's flush. A commit connection has one commit group
+// (pg_connection.h) in flight at a time: the durable statements that queue
+// up meanwhile leave together as the next group, so the number of WAL
+// flushes follows the disk's pace, not the callers' (as in the RocksDB
+// store's group commit). A pool of one connection serves both lanes.
 //
 // Submit() never blocks: a command waits in its queue until a ready
 // connection takes it or its deadline passes (kUnavailable). While every
@@ -102,8 +104,9 @@ class Client {
   }
 
   // For Connection (called on its strand). Takes up to `room` commands of
-  // the lanes `connection` serves: its share of what is queued.
-  void TakeCommands(const Connection& connection, size_t room, std::vector<Command>& out);
+  // `lanes` (bit 1 << Lane each): a share of the queued leases and reads,
+  // every queued durable statement.
+  void TakeCommands(unsigned lanes, size_t room, std::vector<Command>& out);
   // `again`: the connection had been ready before (a reconnect).
   void OnReady(Connection& connection, bool listener, bool again);
   void OnLost(Connection& connection, bool was_ready, bool listener, const Status& why);

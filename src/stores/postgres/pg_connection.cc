@@ -339,6 +339,10 @@ bool Connection::ProcessResults() {
       answered_ = 0;
       ResultPtr commit_error = std::move(commit_error_);
       load_.store(inflight_.size(), std::memory_order_relaxed);
+      // The commit group is done: Pump (below) takes the next one.
+      if (LaneOf(transaction.back().command) == kCommitLane) {
+        committing_.store(false, std::memory_order_release);
+      }
       DeliverTransaction(std::move(transaction), commit_error.get());
       if (generation != generation_) return false;
     }
@@ -386,7 +390,9 @@ void Connection::Pump() {
   const size_t depth = std::max<size_t>(1, client_.options().pipeline_depth);
   if (inflight_.size() >= depth) return;
   std::vector<Command> batch;
-  client_.TakeCommands(*this, depth - inflight_.size(), batch);
+  unsigned lanes = lanes_;
+  if (committing()) lanes &= ~(1u << kCommitLane);
+  client_.TakeCommands(lanes, depth - inflight_.size(), batch);
   // Leases and reads first, each its own transaction; then the durable
   // statements, one commit group, so that (on a connection serving both
   // lanes) no lease waits behind their WAL flush.
@@ -403,6 +409,9 @@ void Connection::Pump() {
       return;
     }
     inflight_.push_back(Entry{std::move(batch[i]), nullptr, sync});
+    if (grouped(inflight_.back().command)) {
+      committing_.store(true, std::memory_order_release);
+    }
   }
   load_.store(inflight_.size(), std::memory_order_relaxed);
 }
@@ -520,6 +529,7 @@ void Connection::CloseHandle() {
   reading_ = writing_ = want_write_ = false;
   answered_ = 0;
   commit_error_.reset();
+  committing_.store(false, std::memory_order_release);
   conn_.reset();
 }
 

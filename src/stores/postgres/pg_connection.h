@@ -68,6 +68,8 @@ class Connection {
 
   bool ready() const { return ready_.load(std::memory_order_acquire); }
   bool Serves(Lane lane) const { return (lanes_ & (1u << lane)) != 0; }
+  // A commit group is in flight: it takes no durable statement until then.
+  bool committing() const { return committing_.load(std::memory_order_acquire); }
   size_t load() const { return load_.load(std::memory_order_relaxed); }
 
  private:
@@ -125,6 +127,7 @@ class Connection {
   std::atomic<bool> ready_{false};
   std::atomic<bool> wake_posted_{false};
   std::atomic<size_t> load_{0};
+  std::atomic<bool> committing_{false};
 };
 
 }  // namespace idem::pg
