@@ -36,20 +36,6 @@ std::string Fill(std::string_view sql,
   return out;
 }
 
-// Columns of the row `alias` in kColumns order ("r.key, r.state, ...").
-std::string Prefixed(std::string_view alias) {
-  std::string out;
-  std::string_view rest = kColumns;
-  while (!rest.empty()) {
-    const size_t comma = rest.find(", ");
-    out += std::string(alias) + "." + std::string(rest.substr(0, comma));
-    if (comma == std::string_view::npos) break;
-    out += ", ";
-    rest.remove_prefix(comma + 2);
-  }
-  return out;
-}
-
 // pg_notify with a payload of one event letter and the hex SHA-256 of the
 // key (payloads are text and bounded; keys are bytes and are not).
 std::string Notify(const std::string& channel, char event) {
@@ -82,8 +68,6 @@ std::vector<std::pair<std::string_view, std::string>> OwnerChecked(
        "WHEN NOT EXISTS (SELECT 1 FROM cur WHERE owner = $2) THEN 1 "
        "WHEN EXISTS (SELECT 1 FROM cur WHERE state = 2) THEN 2 ELSE 3 END"},
       {"t", t},
-      {"columns", std::string(kColumns)},
-      {"upd_columns", Prefixed("upd")},
       {"notify_c", Notify(channel, 'c')},
       {"notify_r", Notify(channel, 'r')},
       {"lease_commit", std::move(lease_commit)},
@@ -91,56 +75,52 @@ std::vector<std::pair<std::string_view, std::string>> OwnerChecked(
 }
 
 // $1 key, $2 fingerprint, $3 owner, $4 now, $5 lease expiry, $6 expiry.
+// One row (BeginColumn) when it acquired the key: a new record, a fresh one
+// over an expired row, or a takeover of a lapsed lease (fence + 1, the
+// recovery point kept). No row otherwise. The NOT EXISTS guard keeps a
+// live record (a replay, a duplicate in flight) from reaching ON CONFLICT,
+// which would lock its row: it then writes nothing and needs no
+// transaction id.
 std::string BeginSql(const std::string& t, bool sync_leases) {
   return Fill(R"sql(
-WITH cur AS (SELECT {columns} FROM {t} WHERE key = $1),
-ins AS (
-  INSERT INTO {t} AS r ({columns})
-  SELECT $1, 1, $2, $3, 1, $5, ''::bytea, ''::bytea, 0, ''::bytea, ''::bytea, $4, $6
-  WHERE NOT EXISTS (
-    SELECT 1 FROM cur WHERE cur.expires_at_ms > $4
-      AND NOT (cur.state = 1 AND cur.lease_expires_at_ms <= $4 AND cur.fingerprint = $2))
-  ON CONFLICT (key) DO UPDATE SET
-    state = 1,
-    fingerprint = EXCLUDED.fingerprint,
-    owner = EXCLUDED.owner,
-    fence = CASE WHEN {fresh} THEN 1 ELSE r.fence + 1 END,
-    lease_expires_at_ms = EXCLUDED.lease_expires_at_ms,
-    recovery_phase = CASE WHEN {fresh} THEN ''::bytea ELSE r.recovery_phase END,
-    recovery_state = CASE WHEN {fresh} THEN ''::bytea ELSE r.recovery_state END,
-    response_status = 0, response_headers = ''::bytea, response_body = ''::bytea,
-    created_at_ms = CASE WHEN {fresh} THEN EXCLUDED.created_at_ms ELSE r.created_at_ms END,
-    expires_at_ms = EXCLUDED.expires_at_ms,
-    watched = r.watched AND NOT {fresh}
-  WHERE {fresh}
-     OR (r.state = 1 AND r.lease_expires_at_ms <= $4 AND r.fingerprint = EXCLUDED.fingerprint)
-  RETURNING {r_columns}{lease_commit})
-SELECT true AS acquired, {columns} FROM ins
-UNION ALL
-SELECT false, {columns} FROM cur WHERE NOT EXISTS (SELECT 1 FROM ins))sql",
+INSERT INTO {t} AS r ({columns})
+SELECT $1, 1, $2, $3, 1, $5, ''::bytea, ''::bytea, 0, ''::bytea, ''::bytea, $4, $6
+WHERE NOT EXISTS (
+  SELECT 1 FROM {t} AS live WHERE live.key = $1 AND live.expires_at_ms > $4
+    AND NOT (live.state = 1 AND live.lease_expires_at_ms <= $4 AND live.fingerprint = $2))
+ON CONFLICT (key) DO UPDATE SET
+  state = 1,
+  fingerprint = EXCLUDED.fingerprint,
+  owner = EXCLUDED.owner,
+  fence = CASE WHEN {fresh} THEN 1 ELSE r.fence + 1 END,
+  lease_expires_at_ms = EXCLUDED.lease_expires_at_ms,
+  recovery_phase = CASE WHEN {fresh} THEN ''::bytea ELSE r.recovery_phase END,
+  recovery_state = CASE WHEN {fresh} THEN ''::bytea ELSE r.recovery_state END,
+  response_status = 0, response_headers = ''::bytea, response_body = ''::bytea,
+  created_at_ms = CASE WHEN {fresh} THEN EXCLUDED.created_at_ms ELSE r.created_at_ms END,
+  expires_at_ms = EXCLUDED.expires_at_ms,
+  watched = r.watched AND NOT {fresh}
+WHERE {fresh}
+   OR (r.state = 1 AND r.lease_expires_at_ms <= $4 AND r.fingerprint = EXCLUDED.fingerprint)
+RETURNING r.fence, r.recovery_phase, r.recovery_state, r.created_at_ms{lease_commit})sql",
               {{"t", t},
                {"columns", std::string(kColumns)},
-               {"r_columns", Prefixed("r")},
                {"fresh", "r.expires_at_ms <= $4"},
                {"lease_commit", LeaseCommit(sync_leases)}});
 }
 
-// $4 status, $5 headers, $6 body, $7 expiry. Returns the row without the
-// body (the caller has it).
+// $1 key, $2 owner, $3 now, $4 status, $5 headers, $6 body, $7 expiry.
+// One row (CompleteColumn) when it stored the response; no row when the
+// caller does not own a live in-flight record (the caller reads the row
+// to say why).
 std::string CompleteSql(const std::string& t, const std::string& channel) {
   return Fill(R"sql(
-WITH {cur},
-upd AS (
-  UPDATE {t} SET state = 2, response_status = $4, response_headers = $5,
-    response_body = $6, recovery_phase = ''::bytea, recovery_state = ''::bytea,
-    expires_at_ms = $7
-  WHERE {owned}
-  RETURNING key, state, fingerprint, owner, fence, lease_expires_at_ms, recovery_phase,
-    recovery_state, response_status, ''::bytea AS response_headers,
-    ''::bytea AS response_body, created_at_ms, expires_at_ms,
-    CASE WHEN watched THEN {notify_c} END AS notified)
-SELECT CASE WHEN upd.key IS NOT NULL THEN 0 {verdict} AS verdict, {upd_columns}
-FROM (SELECT 1) AS one LEFT JOIN upd ON true)sql",
+UPDATE {t} SET state = 2, response_status = $4, response_headers = $5,
+  response_body = $6, recovery_phase = ''::bytea, recovery_state = ''::bytea,
+  expires_at_ms = $7
+WHERE {owned}
+RETURNING fingerprint, fence, lease_expires_at_ms, created_at_ms,
+  CASE WHEN watched THEN {notify_c} END AS notified)sql",
               OwnerChecked(t, channel));
 }
 

@@ -44,7 +44,7 @@ enum StatementId : size_t {
   kStatementCount,
 };
 
-// Verdicts of the owner-checked statements (their first column).
+// Verdicts of the other owner-checked statements (their first column).
 enum Verdict : int32_t {
   kVerdictOk = 0,
   kVerdictLeaseLost = 1,  // gone, expired or owned by another lease
@@ -52,8 +52,25 @@ enum Verdict : int32_t {
   kVerdictRaced = 3,      // a concurrent change: run the statement again
 };
 
-// The record columns, in the order every statement returns them.
+// The record columns, in the order Get and Watch return them.
 inline constexpr int kRecordColumnCount = 13;
+
+// What Begin returns when it acquired the key (nothing when it did not).
+enum BeginColumn : int {
+  kBeginFence,
+  kBeginRecoveryPhase,
+  kBeginRecoveryState,
+  kBeginCreatedAt,
+};
+
+// What Complete returns when it stored the response (nothing when the
+// caller does not own the live in-flight record).
+enum CompleteColumn : int {
+  kCompleteFingerprint,
+  kCompleteFence,
+  kCompleteLeaseExpiresAt,
+  kCompleteCreatedAt,
+};
 
 struct Migration {
   int version;

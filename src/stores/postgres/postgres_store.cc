@@ -13,6 +13,7 @@
 #include <boost/asio/strand.hpp>
 #include <limits>
 #include <memory>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -134,6 +135,10 @@ class StoreCore {
              1);
   }
 
+  // Begin is one INSERT ... ON CONFLICT that acquires the key or writes
+  // nothing (pg_schema.cc); when it did not acquire, the record is read to
+  // say why (Completed, Mismatch, InFlight). The read decides nothing: a
+  // record that changed in between only makes the Begin run again.
   void RunBegin(std::shared_ptr<const BeginRequest> request,
                 Callback<Result<BeginResult>> done, int attempt) {
     const int64_t now = clock_->NowMs();
@@ -143,46 +148,79 @@ class StoreCore {
     Run(pg::kBegin,
         {request->key, request->fingerprint, request->owner, Ms(now), Ms(lease),
          Ms(expires)},
-        [this, request, done = std::move(done), attempt, now,
+        [this, request, done = std::move(done), attempt, now, lease, expires,
          epoch](Reply reply) mutable {
-          bool raced = false;
-          Result<BeginResult> result =
-              BeginFromReply(*request, reply, now, epoch, &raced);
-          if (raced) {
-            if (attempt >= kMaxAttempts) {
-              done(RetriesExhausted("begin"));
-              return;
+          if (!reply.status.ok()) {
+            if (Retryable(reply)) {
+              RetryBegin(std::move(request), std::move(done), attempt);
+            } else {
+              done(reply.status);
             }
-            begin_retries_.fetch_add(1, std::memory_order_relaxed);
-            RunBegin(std::move(request), std::move(done), attempt + 1);
             return;
           }
-          done(std::move(result));
+          if (Rows(reply) == 1) {
+            done(Acquired(*request, reply, lease, expires));
+            return;
+          }
+          Run(pg::kGet, {request->key, Ms(now)},
+              [this, request, done = std::move(done), attempt, now,
+               epoch](Reply got) mutable {
+                bool raced = false;
+                Result<BeginResult> result = Refused(*request, got, now, epoch, &raced);
+                if (raced) {
+                  RetryBegin(std::move(request), std::move(done), attempt);
+                  return;
+                }
+                done(std::move(result));
+              });
         });
   }
 
-  // Sets *raced when the statement lost a race and must run again.
-  Result<BeginResult> BeginFromReply(const BeginRequest& request, const Reply& reply,
-                                     int64_t now, uint64_t epoch, bool* raced) {
-    const Status race = Conflict("postgres begin: raced");
-    if (!reply.status.ok()) {
-      *raced = Retryable(reply);
-      return reply.status;
+  void RetryBegin(std::shared_ptr<const BeginRequest> request,
+                  Callback<Result<BeginResult>> done, int attempt) {
+    if (attempt >= kMaxAttempts) {
+      done(RetriesExhausted("begin"));
+      return;
     }
-    // No row: a concurrent Begin inserted the key after this statement's
-    // snapshot was taken, and its lease is live. The next run sees it.
-    if (Rows(reply) == 0) {
+    begin_retries_.fetch_add(1, std::memory_order_relaxed);
+    RunBegin(std::move(request), std::move(done), attempt + 1);
+  }
+
+  // The new in-flight record: what Begin returned (BeginColumn) and what
+  // the caller sent.
+  static Result<BeginResult> Acquired(const BeginRequest& request, const Reply& reply,
+                                      int64_t lease, int64_t expires) {
+    RowReader row(reply.result.get(), 0);
+    auto record = std::make_shared<Record>();
+    record->key = request.key;
+    record->state = RecordState::kInFlight;
+    record->fingerprint = request.fingerprint;
+    record->owner = request.owner;
+    record->fence = static_cast<uint64_t>(row.Int8(pg::kBeginFence));
+    record->lease_expires_at_ms = lease;
+    record->recovery.phase = row.Bytes(pg::kBeginRecoveryPhase);
+    record->recovery.state = row.Bytes(pg::kBeginRecoveryState);
+    record->created_at_ms = row.Int8(pg::kBeginCreatedAt);
+    record->expires_at_ms = expires;
+    if (!row.ok()) return DataLoss("postgres begin: malformed answer");
+    return BeginResult{BeginOutcome::kAcquired, std::move(record)};
+  }
+
+  // Why Begin did not acquire, from the record read after it. Sets *raced
+  // when the record changed in between (gone, or now takeable): the Begin
+  // runs again.
+  Result<BeginResult> Refused(const BeginRequest& request, const Reply& got, int64_t now,
+                              uint64_t epoch, bool* raced) {
+    const Status race = Conflict("postgres begin: raced");
+    if (!got.status.ok()) return got.status;
+    if (Rows(got) == 0) {
       *raced = true;
       return race;
     }
-    RowReader row(reply.result.get(), 0);
-    const bool acquired = row.Bool(0);
-    auto record = pg::ReadRecord(row, 1);
+    RowReader row(got.result.get(), 0);
+    auto record = pg::ReadRecord(row, 0);
     if (!record.ok()) return record.status();
     const RecordPtr& r = *record;
-    if (acquired) return BeginResult{BeginOutcome::kAcquired, r};
-    // The snapshot showed a row this Begin could have taken, yet the
-    // conflicting write lost to a concurrent one: look again.
     if (r->IsExpired(now) ||
         (r->LeaseExpired(now) && r->fingerprint == request.fingerprint)) {
       *raced = true;
@@ -205,43 +243,87 @@ class StoreCore {
     RunComplete(std::move(shared), std::move(done), 1);
   }
 
+  // Complete is one owner-checked UPDATE; when it stored nothing, the
+  // record is read to say why (lease lost, already completed, or a
+  // concurrent change: run again).
   void RunComplete(std::shared_ptr<CompleteRequest> request, Callback<Status> done,
                    int attempt) {
     const int64_t now = clock_->NowMs();
+    const int64_t expires = now + request->ttl_ms;
     const StoredResponse& response = request->response;
     const uint64_t epoch = cache_.epoch();
     Run(pg::kComplete,
         {request->key, request->owner, Ms(now), pg::Int4Param(response.status),
-         pg::EncodeHeaders(response.headers), response.body, Ms(now + request->ttl_ms)},
-        [this, request, done = std::move(done), attempt, epoch](Reply reply) mutable {
-          if (ShouldRetry(reply, attempt)) {
-            RunComplete(std::move(request), std::move(done), attempt + 1);
-            return;
-          }
+         pg::EncodeHeaders(response.headers), response.body, Ms(expires)},
+        [this, request, done = std::move(done), attempt, now, expires,
+         epoch](Reply reply) mutable {
           if (!reply.status.ok()) {
-            done(Retried(reply.status, attempt, "complete"));
+            if (Retryable(reply) && attempt < kMaxAttempts) {
+              RunComplete(std::move(request), std::move(done), attempt + 1);
+            } else {
+              done(Retried(reply.status, attempt, "complete"));
+            }
             return;
           }
-          RowReader row(reply.result.get(), 0);
-          const int32_t verdict = row.Int4(0);
-          if (!row.ok()) {
-            done(DataLoss("postgres complete: malformed answer"));
+          if (Rows(reply) == 1) {
+            Completed(std::move(request), reply, expires, epoch, std::move(done));
             return;
           }
-          if (verdict != pg::kVerdictOk) {
-            done(VerdictStatus(verdict));
-            return;
-          }
-          auto stored = pg::ReadRecord(row, 1);
-          if (stored.ok()) {
-            auto record = std::make_shared<Record>(**stored);
-            record->response = std::move(request->response);
-            RecordPtr completed = std::move(record);
-            if (options_.cache_completed) cache_.Insert(completed, epoch);
-            WakeLocal(request->key, completed);
-          }
-          done(Status::Ok());
+          Run(pg::kGet, {request->key, Ms(now)},
+              [this, request, done = std::move(done), attempt](Reply got) mutable {
+                std::optional<Status> why = NotCompleted(*request, got);
+                if (why) {
+                  done(std::move(*why));
+                } else if (attempt < kMaxAttempts) {
+                  RunComplete(std::move(request), std::move(done), attempt + 1);
+                } else {
+                  done(RetriesExhausted("complete"));
+                }
+              });
         });
+  }
+
+  // The stored record (what Complete returned, CompleteColumn, and what the
+  // caller sent) goes to the cache and to local waiters.
+  void Completed(std::shared_ptr<CompleteRequest> request, const Reply& reply,
+                 int64_t expires, uint64_t epoch, Callback<Status> done) {
+    RowReader row(reply.result.get(), 0);
+    auto record = std::make_shared<Record>();
+    record->key = request->key;
+    record->state = RecordState::kCompleted;
+    record->fingerprint = row.Bytes(pg::kCompleteFingerprint);
+    record->owner = request->owner;
+    record->fence = static_cast<uint64_t>(row.Int8(pg::kCompleteFence));
+    record->lease_expires_at_ms = row.Int8(pg::kCompleteLeaseExpiresAt);
+    record->created_at_ms = row.Int8(pg::kCompleteCreatedAt);
+    record->expires_at_ms = expires;
+    record->response = std::move(request->response);
+    if (row.ok()) {
+      RecordPtr completed = std::move(record);
+      if (options_.cache_completed) cache_.Insert(completed, epoch);
+      WakeLocal(request->key, completed);
+    }
+    // Stored either way: a malformed answer only keeps it out of the cache.
+    done(Status::Ok());
+  }
+
+  // Why Complete stored nothing, from the record read after it; nullopt
+  // when the caller's lease is still there (a concurrent change got in the
+  // way: run again).
+  static std::optional<Status> NotCompleted(const CompleteRequest& request,
+                                            const Reply& got) {
+    if (!got.status.ok()) return got.status;
+    const Status lost =
+        LeaseLost("the lease is gone (expired, released, deleted or taken over)");
+    if (Rows(got) == 0) return lost;
+    RowReader row(got.result.get(), 0);
+    auto record = pg::ReadRecord(row, 0);
+    if (!record.ok()) return record.status();
+    if ((*record)->owner != request.owner) return lost;
+    if ((*record)->state == RecordState::kCompleted) {
+      return FailedPrecondition("the record is already completed");
+    }
+    return std::nullopt;
   }
 
   void Release(std::string key, std::string owner, Callback<Status> done) {
