@@ -43,7 +43,7 @@
 namespace idem {
 
 // The schema version this build reads and writes.
-inline constexpr int kPostgresSchemaVersion = 1;
+inline constexpr int kPostgresSchemaVersion = 2;
 
 struct PostgresStoreOptions {
   // A libpq connection string: a URI (`postgresql://user:pass@host:5432/db`)

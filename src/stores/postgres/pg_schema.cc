@@ -243,7 +243,18 @@ CREATE TABLE {t} (
            "times are ms since the Unix epoch'",
            {{"t", t}}),
   };
-  return {v1};
+  // PostgreSQL 15 parses and plans a table's CHECK expressions anew for
+  // every INSERT and UPDATE statement: a tenth of the cost of a Begin or a
+  // Complete. Every statement writes a literal state and every read
+  // validates it (record_row.cc), so the check bought nothing.
+  Migration v2;
+  v2.version = 2;
+  v2.description = "drop the CHECK on state (re-planned by every write)";
+  v2.statements = {
+      Fill("ALTER TABLE {t} DROP CONSTRAINT IF EXISTS {check}",
+           {{"t", t}, {"check", QuoteIdentifier(std::string(table) + "_state_check")}}),
+  };
+  return {v1, v2};
 }
 
 bool ValidName(std::string_view name) {
