@@ -133,6 +133,12 @@ struct PostgresStoreStats {
   uint64_t cache_hits = 0;       // Begin answered from the local cache
   uint64_t begin_retries = 0;    // Begin re-run after losing a race
   size_t connections_ready = 0;  // pool connections usable right now
+  // Transactions of durable writes (Complete, Checkpoint, Delete), each one
+  // WAL flush to wait for; the writes they carried; and the writes rolled
+  // back because another write of their group failed (then run again).
+  uint64_t commit_groups = 0;
+  uint64_t durable_writes = 0;
+  uint64_t group_rollbacks = 0;
 };
 
 // Opens the store: checks (or, with auto_migrate, applies) the schema and

@@ -35,10 +35,10 @@ CREATE TRIGGER log_commit AFTER INSERT OR UPDATE OR DELETE ON idem_records
 
 // "OP:state:sync" for every write since the log was last read, in order.
 std::vector<std::string> TakeLog(const std::string& uri) {
-  auto rows = QuerySql(uri,
-                       "WITH taken AS (DELETE FROM commit_log RETURNING *) "
-                       "SELECT coalesce(string_agg(op || ':' || state || ':' || sync, "
-                       "',' ORDER BY n), '') FROM taken");
+  auto rows = RunSql(uri,
+                     "WITH taken AS (DELETE FROM commit_log RETURNING *) "
+                     "SELECT coalesce(string_agg(op || ':' || state || ':' || sync, "
+                     "',' ORDER BY n), '') FROM taken");
   EXPECT_TRUE(rows.ok()) << rows.status();
   std::vector<std::string> out;
   if (!rows.ok() || rows->empty()) return out;
@@ -72,7 +72,7 @@ class PostgresCommitTest : public ::testing::TestWithParam<bool> {
   void SetUp() override {
     uri_ = FreshDatabase();
     ASSERT_TRUE(MigratePostgres(TestStoreOptions(uri_)).ok());
-    ASSERT_TRUE(QuerySql(uri_, kCommitLog).ok());
+    ASSERT_TRUE(RunSql(uri_, kCommitLog).ok());
     PostgresStoreOptions options = TestStoreOptions(uri_, clock_);
     options.sync_leases = GetParam();
     auto store = NewPostgresStore(options);

@@ -26,11 +26,11 @@ TEST(PostgresMigration, CreatesTheSchemaOnceAndRecordsItsVersion) {
   auto after = PostgresSchemaVersion(options);
   ASSERT_TRUE(after.ok());
   EXPECT_EQ(*after, kPostgresSchemaVersion);
-  EXPECT_EQ(*QuerySql(uri, "SELECT count(*) FROM idem_records_schema_version"),
+  EXPECT_EQ(*RunSql(uri, "SELECT count(*) FROM idem_records_schema_version"),
             std::to_string(kPostgresSchemaVersion));
-  EXPECT_EQ(*QuerySql(uri,
-                      "SELECT count(*) FROM pg_indexes WHERE tablename = "
-                      "'idem_records' AND indexdef LIKE '%expires_at_ms%'"),
+  EXPECT_EQ(*RunSql(uri,
+                    "SELECT count(*) FROM pg_indexes WHERE tablename = "
+                    "'idem_records' AND indexdef LIKE '%expires_at_ms%'"),
             "1");
 }
 
@@ -48,13 +48,13 @@ TEST(PostgresMigration, UpgradesVersionOneKeepingItsRecords) {
   const std::string check_count =
       "SELECT count(*) FROM pg_constraint WHERE conrelid = 'idem_records'::regclass "
       "AND contype = 'c'";
-  EXPECT_EQ(*QuerySql(uri, check_count), "1");
+  EXPECT_EQ(*RunSql(uri, check_count), "1");
   // A completed record written at version 1.
-  ASSERT_TRUE(QuerySql(uri,
-                       "INSERT INTO idem_records (key, state, fingerprint, owner, fence, "
-                       "lease_expires_at_ms, response_status, response_body, "
-                       "created_at_ms, expires_at_ms) VALUES ('old', 2, 'fp', 'o', 3, 1, "
-                       "201, 'kept', 1, 9000000000000)")
+  ASSERT_TRUE(RunSql(uri,
+                     "INSERT INTO idem_records (key, state, fingerprint, owner, fence, "
+                     "lease_expires_at_ms, response_status, response_body, "
+                     "created_at_ms, expires_at_ms) VALUES ('old', 2, 'fp', 'o', 3, 1, "
+                     "201, 'kept', 1, 9000000000000)")
                   .ok());
 
   options.auto_migrate = false;
@@ -66,7 +66,7 @@ TEST(PostgresMigration, UpgradesVersionOneKeepingItsRecords) {
 
   ASSERT_TRUE(MigratePostgres(options).ok());
   EXPECT_EQ(*PostgresSchemaVersion(options), kPostgresSchemaVersion);
-  EXPECT_EQ(*QuerySql(uri, check_count), "0");
+  EXPECT_EQ(*RunSql(uri, check_count), "0");
   auto store = NewPostgresStore(options);
   ASSERT_TRUE(store.ok()) << store.status();
   auto replay = BeginSync(**store, BeginRequest{"old", "fp", "new", 10'000, 60'000});
@@ -88,7 +88,7 @@ TEST(PostgresMigration, ConcurrentMigratorsAgree) {
   }
   for (auto& t : threads) t.join();
   EXPECT_EQ(failures.load(), 0);
-  EXPECT_EQ(*QuerySql(uri, "SELECT count(*) FROM idem_records_schema_version"),
+  EXPECT_EQ(*RunSql(uri, "SELECT count(*) FROM idem_records_schema_version"),
             std::to_string(kPostgresSchemaVersion));
 }
 
@@ -102,7 +102,7 @@ TEST(PostgresMigration, OtherSchemaAndTableNames) {
   auto begun = BeginSync(**store, BeginRequest{"k", "fp", "owner", 10'000, 60'000});
   ASSERT_TRUE(begun.ok()) << begun.status();
   EXPECT_EQ(begun->outcome, BeginOutcome::kAcquired);
-  EXPECT_EQ(*QuerySql(uri, "SELECT count(*) FROM \"Idem Keys\".\"records\"\"v1\""), "1");
+  EXPECT_EQ(*RunSql(uri, "SELECT count(*) FROM \"Idem Keys\".\"records\"\"v1\""), "1");
 }
 
 TEST(PostgresMigration, StoreRefusesAMissingSchemaWithoutAutoMigrate) {
@@ -122,9 +122,9 @@ TEST(PostgresMigration, NewerSchemaIsRefused) {
   const std::string uri = FreshDatabase();
   PostgresStoreOptions options = TestStoreOptions(uri);
   ASSERT_TRUE(MigratePostgres(options).ok());
-  ASSERT_TRUE(QuerySql(uri,
-                       "INSERT INTO idem_records_schema_version (version, "
-                       "description) VALUES (99, 'from the future')")
+  ASSERT_TRUE(RunSql(uri,
+                     "INSERT INTO idem_records_schema_version (version, "
+                     "description) VALUES (99, 'from the future')")
                   .ok());
   EXPECT_EQ(MigratePostgres(options).code(), StatusCode::kFailedPrecondition);
   options.auto_migrate = false;

@@ -342,6 +342,31 @@ Status PostgresServer::CreateDatabase(const std::string& name) {
   return error.empty() ? Status::Ok() : Internal("CREATE DATABASE: " + error);
 }
 
+Result<std::string> PostgresServer::Query(const std::string& database,
+                                          const std::string& sql) const {
+  return RunSql(Uri(database), sql);
+}
+
+Result<std::string> RunSql(const std::string& uri, const std::string& sql) {
+  const std::string conninfo = uri + "?connect_timeout=10";
+  PGconn* conn = PQconnectdb(conninfo.c_str());
+  Result<std::string> out = std::string();
+  if (PQstatus(conn) != CONNECTION_OK) {
+    out = Unavailable(PQerrorMessage(conn));
+  } else {
+    PGresult* result = PQexec(conn, sql.c_str());
+    const ExecStatusType status = PQresultStatus(result);
+    if (status != PGRES_TUPLES_OK && status != PGRES_COMMAND_OK) {
+      out = Internal(PQresultErrorMessage(result));
+    } else if (PQntuples(result) > 0 && PQnfields(result) > 0) {
+      out = std::string(PQgetvalue(result, 0, 0));
+    }
+    PQclear(result);
+  }
+  PQfinish(conn);
+  return out;
+}
+
 Status PostgresServer::Stop() {
   if (pid_ <= 0) return Status::Ok();
   (void)SignalAll(SIGCONT);  // a paused server could not act on SIGINT

@@ -45,6 +45,8 @@ class PostgresServer {
   // postgresql://idem@127.0.0.1:PORT/DATABASE (superuser, trust auth).
   std::string Uri(const std::string& database = "postgres") const;
   Status CreateDatabase(const std::string& name);
+  // Runs SQL in `database` (RunSql below).
+  Result<std::string> Query(const std::string& database, const std::string& sql) const;
 
   // Fast shutdown; the data stays for Restart().
   Status Stop();
@@ -76,5 +78,10 @@ class PostgresServer {
   int port_ = 0;
   pid_t pid_ = -1;
 };
+
+// Runs SQL (one or more statements) on the libpq URI `uri`; the first
+// column of the first row of the last result as text ("" when there is
+// none).
+Result<std::string> RunSql(const std::string& uri, const std::string& sql);
 
 }  // namespace idem::testing

@@ -253,6 +253,12 @@ void Client::OnNotify(std::string_view payload) {
   if (options_.on_notify) options_.on_notify(payload);
 }
 
+void Client::OnCommitGroup(size_t writes, size_t rolled_back) {
+  commit_groups_.fetch_add(1, std::memory_order_relaxed);
+  durable_writes_.fetch_add(writes, std::memory_order_relaxed);
+  group_rollbacks_.fetch_add(rolled_back, std::memory_order_relaxed);
+}
+
 void Client::ArmTicker() {
   ticker_.expires_after(TickInterval(options_.statement_timeout));
   ticker_.async_wait([this](error_code ec) {

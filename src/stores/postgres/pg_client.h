@@ -102,6 +102,18 @@ class Client {
   size_t connections_ready() const {
     return ready_count_.load(std::memory_order_acquire);
   }
+  // Transactions of durable statements (commit groups) answered so far,
+  // the statements in them, and those of them rolled back by another
+  // member's failure.
+  uint64_t commit_groups() const {
+    return commit_groups_.load(std::memory_order_relaxed);
+  }
+  uint64_t durable_writes() const {
+    return durable_writes_.load(std::memory_order_relaxed);
+  }
+  uint64_t group_rollbacks() const {
+    return group_rollbacks_.load(std::memory_order_relaxed);
+  }
 
   // For Connection (called on its strand). Takes up to `room` commands of
   // `lanes` (bit 1 << Lane each): a share of the queued leases and reads,
@@ -111,6 +123,7 @@ class Client {
   void OnReady(Connection& connection, bool listener, bool again);
   void OnLost(Connection& connection, bool was_ready, bool listener, const Status& why);
   void OnNotify(std::string_view payload);
+  void OnCommitGroup(size_t writes, size_t rolled_back);
 
  private:
   struct LaneQueue {
@@ -150,6 +163,9 @@ class Client {
   std::atomic<size_t> ready_count_{0};
   std::atomic<uint64_t> reconnects_{0};
   std::atomic<uint64_t> notifications_{0};
+  std::atomic<uint64_t> commit_groups_{0};
+  std::atomic<uint64_t> durable_writes_{0};
+  std::atomic<uint64_t> group_rollbacks_{0};
 };
 
 }  // namespace idem::pg

@@ -41,12 +41,14 @@ struct Command {
 };
 
 // Which pool connections run a command (pg_client.h): durable statements
-// the commit connections, everything else the lease connections.
+// the commit connections, everything else the lease connections. (A
+// connection's own set-up commands are no lane's.)
 enum Lane : size_t { kLeaseLane, kCommitLane, kLaneCount };
 
 inline Lane LaneOf(const Command& command) {
-  return command.statement != nullptr && command.statement->durable ? kCommitLane
-                                                                    : kLeaseLane;
+  const bool durable = command.kind == Command::Kind::kExecute &&
+                       command.statement != nullptr && command.statement->durable;
+  return durable ? kCommitLane : kLeaseLane;
 }
 
 }  // namespace idem::pg

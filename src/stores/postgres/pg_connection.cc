@@ -366,22 +366,30 @@ void Connection::DeliverTransaction(std::vector<Entry> entries,
       std::any_of(entries.begin(), entries.end(), [](const Entry& e) {
         return !Succeeded(e.result.get()) && !Aborted(e.result.get());
       });
-  for (Entry& entry : entries) {
+  std::vector<Reply> replies(entries.size());
+  size_t rolled_back = 0;
+  for (size_t i = 0; i < entries.size(); ++i) {
     // The commit's error, if any, is every command's.
-    const PGresult* result = commit_error ? commit_error : entry.result.get();
-    Reply reply;
+    const PGresult* result = commit_error ? commit_error : entries[i].result.get();
+    Reply& reply = replies[i];
     if (Succeeded(result) && !failed_command) {
-      reply.result = std::move(entry.result);
+      reply.result = std::move(entries[i].result);
     } else if (Succeeded(result) || Aborted(result)) {
       reply.status = Conflict("postgres: rolled back with its commit group");
       reply.group_rolled_back = true;
+      ++rolled_back;
     } else {
       reply.sqlstate = SqlState(result);
       reply.status = StatusFromError(reply.sqlstate,
                                      result ? PQresultErrorMessage(result) : "no result",
                                      "statement");
     }
-    entry.command.done(std::move(reply));
+  }
+  if (LaneOf(entries.back().command) == kCommitLane) {
+    client_.OnCommitGroup(entries.size(), rolled_back);
+  }
+  for (size_t i = 0; i < entries.size(); ++i) {
+    entries[i].command.done(std::move(replies[i]));
   }
 }
 

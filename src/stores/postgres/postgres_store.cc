@@ -115,7 +115,40 @@ class StoreCore {
     stats.cache_hits = cache_hits_.load(std::memory_order_relaxed);
     stats.begin_retries = begin_retries_.load(std::memory_order_relaxed);
     stats.connections_ready = client_.connections_ready();
+    stats.commit_groups = client_.commit_groups();
+    stats.durable_writes = client_.durable_writes();
+    stats.group_rollbacks = client_.group_rollbacks();
     return stats;
+  }
+
+  std::vector<StoreMetric> Metrics() const {
+    using Kind = StoreMetric::Kind;
+    const PostgresStoreStats s = Stats();
+    const auto n = [](uint64_t value) { return static_cast<double>(value); };
+    return {
+        {"rows_reaped_total", "Expired rows deleted by the reaper (Sweep).",
+         Kind::kCounter, n(s.rows_reaped)},
+        {"reconnects_total", "PostgreSQL connections re-established after a loss.",
+         Kind::kCounter, n(s.reconnects)},
+        {"notifications_total",
+         "NOTIFY messages received (completions, releases, deletes).", Kind::kCounter,
+         n(s.notifications)},
+        {"cache_hits_total",
+         "Begin calls answered from the local cache of completed records.",
+         Kind::kCounter, n(s.cache_hits)},
+        {"begin_retries_total", "Begin statements run again after losing a race.",
+         Kind::kCounter, n(s.begin_retries)},
+        {"commit_groups_total", "Transactions of durable writes, each one WAL flush.",
+         Kind::kCounter, n(s.commit_groups)},
+        {"durable_writes_total",
+         "Completes, checkpoints and deletes sent in commit groups.", Kind::kCounter,
+         n(s.durable_writes)},
+        {"group_rollbacks_total",
+         "Durable writes rolled back by another write of their group, then run again.",
+         Kind::kCounter, n(s.group_rollbacks)},
+        {"connections_ready", "Pool connections to PostgreSQL usable right now.",
+         Kind::kGauge, n(s.connections_ready)},
+    };
   }
 
   // ---- Begin ---------------------------------------------------------------
@@ -681,6 +714,8 @@ class PostgresStore final : public Store {
     core_->WaitForCompletion(std::move(key), timeout, std::move(done));
   }
   void Ping(Callback<Status> done) override { core_->Ping(std::move(done)); }
+
+  std::vector<StoreMetric> Metrics() const override { return core_->Metrics(); }
 
   PostgresStoreStats Stats() const { return core_->Stats(); }
 
