@@ -12,7 +12,8 @@
 // fast` sends) and deletes the directory, also after a failed test; the
 // server is also told to quit if the thread that started it dies
 // (PR_SET_PDEATHSIG), so start and restart it from the main thread. Not
-// thread-safe: drive one server from one thread.
+// thread-safe: drive one server from one thread. With `tls` it also serves
+// TLS with a self-signed certificate made by the openssl command.
 #pragma once
 
 #include <sys/types.h>
@@ -31,6 +32,9 @@ struct PostgresServerOptions {
   bool fsync = false;
   // How long the server may take to accept connections. Default: 60 s.
   std::chrono::seconds start_timeout{60};
+  // Serve TLS (ssl = on) with a self-signed certificate for 127.0.0.1,
+  // made with the openssl command. Default: false.
+  bool tls = false;
 };
 
 class PostgresServer {
@@ -60,12 +64,15 @@ class PostgresServer {
   Status Resume();
 
   bool running() const { return pid_ > 0; }
+  // With tls: the server's certificate (its own CA), for sslrootcert.
+  std::string tls_certificate() const { return dir_ + "/server.crt"; }
   int port() const { return port_; }
   const std::string& directory() const { return dir_; }
 
  private:
   PostgresServer() = default;
   Status Launch(bool pick_port);
+  Status MakeCertificate();
   std::string LogTail() const;
   Status SignalAll(int signal);
 
