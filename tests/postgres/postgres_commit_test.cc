@@ -1,10 +1,11 @@
 // Which writes wait for the WAL flush: results (Complete), recovery points
 // (Checkpoint) and admin deletes always do; leases (Begin, takeover,
-// Extend, Release, a waiter's watch mark) commit with synchronous_commit =
-// off unless sync_leases is set. A trigger records the setting each write's
-// transaction would commit with (the setting is read at commit, after the
-// statement and its AFTER triggers), so a lease write that commits
-// durably, or a result that does not, fails here.
+// Extend, Release) commit with synchronous_commit = off unless
+// sync_leases is set; a waiter's watch mark and the reaper never wait. A
+// trigger records the setting each write's transaction would commit with
+// (the setting is read at commit, after the statement and its AFTER
+// triggers), so a write that waits when it should not, or the reverse,
+// fails here.
 #include <gtest/gtest.h>
 
 #include <chrono>
@@ -104,7 +105,7 @@ TEST_P(PostgresCommitTest, OnlyLeasesSkipTheFlush) {
   // maybe before the mark is written).
   EXPECT_EQ(WaitForCompletionSync(store, "k", 1ms).status().code(),
             StatusCode::kDeadlineExceeded);
-  EXPECT_EQ(TakeLogOf(uri_, 1), Log{"UPDATE:1:" + Lease()});
+  EXPECT_EQ(TakeLogOf(uri_, 1), Log{"UPDATE:1:off"});
 
   // The lease lapses; another owner takes it over (INSERT ... ON CONFLICT
   // DO UPDATE) and completes.
@@ -127,6 +128,14 @@ TEST_P(PostgresCommitTest, OnlyLeasesSkipTheFlush) {
             BeginOutcome::kAcquired);
   ASSERT_TRUE(ReleaseSync(store, "r", "a").ok());
   EXPECT_EQ(TakeLog(uri_), (Log{"INSERT:1:" + Lease(), "DELETE:1:" + Lease()}));
+
+  // The reaper.
+  ASSERT_EQ(BeginSync(store, {"old", "fp", "a", 1'000, 1'000})->outcome,
+            BeginOutcome::kAcquired);
+  (void)TakeLog(uri_);
+  clock_->AdvanceMs(2'000);
+  ASSERT_EQ(*SweepSync(store, 10), 1u);
+  EXPECT_EQ(TakeLog(uri_), Log{"DELETE:1:off"});
 }
 
 INSTANTIATE_TEST_SUITE_P(SyncLeases, PostgresCommitTest, ::testing::Bool(),

@@ -120,11 +120,16 @@ TEST_F(PostgresRaceTest, RacersAndReleasersNeverSeeAnError) {
           auto r = BeginSync(*stores_[s], {"churn", "fp", owner, 10'000, 60'000});
           if (!r.ok()) {
             errors.fetch_add(1);
+            ADD_FAILURE() << "begin: " << r.status();
             continue;
           }
           if (r->outcome != BeginOutcome::kAcquired) continue;
           acquired.fetch_add(1);
-          if (!ReleaseSync(*stores_[s], "churn", owner).ok()) errors.fetch_add(1);
+          const Status released = ReleaseSync(*stores_[s], "churn", owner);
+          if (!released.ok()) {
+            errors.fetch_add(1);
+            ADD_FAILURE() << "release: " << released;
+          }
         }
       });
     }

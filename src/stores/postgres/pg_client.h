@@ -3,15 +3,15 @@
 // connection.
 //
 // The pool is split in two lanes, each with its own queue. Durable
-// statements (Statement::durable: Complete, Checkpoint, Delete), whose
-// commits wait for the WAL flush, go to the commit connections; everything
-// else (Begin and the other lease writes, which commit asynchronously, and
-// reads) to the lease connections. So a Begin never waits in a pipeline
-// behind somebody's flush. A commit connection has one commit group
-// (pg_connection.h) in flight at a time: the durable statements that queue
-// up meanwhile leave together as the next group, so the number of WAL
-// flushes follows the disk's pace, not the callers' (as in the RocksDB
-// store's group commit). A pool of one connection serves both lanes.
+// statements (Statement::durable: Complete, Checkpoint, Delete, and the
+// lease writes when they are synchronous), whose commits wait for the WAL
+// flush, go to the commit connections; everything else (reads, and lease
+// writes that commit asynchronously) to the lease connections, so they
+// never wait in a pipeline behind somebody's flush. A commit connection has one commit
+// group (pg_connection.h) in flight at a time: the durable statements that queue up
+// meanwhile leave together as the next group, so the number of WAL flushes follows the
+// disk's pace, not the callers' (as in the RocksDB store's group commit). A pool of one
+// connection serves both lanes.
 //
 // Submit() never blocks: a command waits in its queue until a ready
 // connection takes it or its deadline passes (kUnavailable). While every

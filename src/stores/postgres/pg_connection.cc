@@ -405,8 +405,14 @@ void Connection::Pump() {
   // statements, one commit group, so that (on a connection serving both
   // lanes) no lease waits behind their WAL flush.
   const auto grouped = [](const Command& c) { return LaneOf(c) == kCommitLane; };
-  std::stable_partition(batch.begin(), batch.end(),
-                        [&grouped](const Command& c) { return !grouped(c); });
+  const auto group = std::stable_partition(
+      batch.begin(), batch.end(), [&grouped](const Command& c) { return !grouped(c); });
+  // A group's statements lock their rows until its commit: taken in key
+  // order (every statement's first parameter is its key), two groups never
+  // wait for each other in a cycle.
+  std::stable_sort(group, batch.end(), [](const Command& a, const Command& b) {
+    return a.params.front() < b.params.front();
+  });
   for (size_t i = 0; i < batch.size(); ++i) {
     const bool sync = !grouped(batch[i]) || i + 1 == batch.size();
     if (!Send(batch[i], sync)) {

@@ -36,6 +36,20 @@ std::string Fill(std::string_view sql,
   return out;
 }
 
+// Columns of the row `alias` in kColumns order ("r.key, r.state, ...").
+std::string Prefixed(std::string_view alias) {
+  std::string out;
+  std::string_view rest = kColumns;
+  while (!rest.empty()) {
+    const size_t comma = rest.find(", ");
+    out += std::string(alias) + "." + std::string(rest.substr(0, comma));
+    if (comma == std::string_view::npos) break;
+    out += ", ";
+    rest.remove_prefix(comma + 2);
+  }
+  return out;
+}
+
 // pg_notify with a payload of one event letter and the hex SHA-256 of the
 // key (payloads are text and bounded; keys are bytes and are not).
 std::string Notify(const std::string& channel, char event) {
@@ -51,7 +65,7 @@ std::string Notify(const std::string& channel, char event) {
 constexpr std::string_view kAsyncCommit =
     ", set_config('synchronous_commit', 'off', true) AS async_commit";
 
-// For the lease writes (Begin, Extend, Release, a waiter's watch mark).
+// For the lease writes (Begin, Extend, Release).
 std::string LeaseCommit(bool sync_leases) {
   return sync_leases ? "" : std::string(kAsyncCommit);
 }
@@ -107,6 +121,25 @@ RETURNING r.fence, r.recovery_phase, r.recovery_state, r.created_at_ms{lease_com
                {"columns", std::string(kColumns)},
                {"fresh", "r.expires_at_ms <= $4"},
                {"lease_commit", LeaseCommit(sync_leases)}});
+}
+
+// Begin that also answers when it does not acquire: one row, `acquired`,
+// the BeginColumns when it did, else the record as the statement's
+// snapshot saw it (NULLs when it saw none: a concurrent Begin inserted the
+// key since). Costlier (the executor initialises the outer query on every
+// call), so it is the fallback: for a Begin whose read after the plain
+// Begin lost a race (the record changed in between), as happens when
+// several callers take and release one key in quick turns.
+std::string BeginAnsweringSql(const std::string& t, bool sync_leases) {
+  std::string insert = BeginSql(t, sync_leases);
+  insert.erase(0, insert.find_first_not_of('\n'));
+  return Fill(R"sql(
+WITH ins AS ({insert})
+SELECT ins.fence IS NOT NULL AS acquired, ins.fence, ins.recovery_phase,
+  ins.recovery_state, ins.created_at_ms, {cur_columns}
+FROM (SELECT 1) AS one LEFT JOIN ins ON true
+LEFT JOIN {t} AS cur ON ins.fence IS NULL AND cur.key = $1)sql",
+              {{"t", t}, {"insert", insert}, {"cur_columns", Prefixed("cur")}});
 }
 
 // $1 key, $2 owner, $3 now, $4 status, $5 headers, $6 body, $7 expiry.
@@ -171,20 +204,21 @@ std::string GetSql(const std::string& t) {
 // watched (so its Complete or Release will NOTIFY), then answers the row.
 // `marked` is true when this statement set the mark. A row in flight and
 // unwatched in the snapshot that this statement did not mark was changed
-// concurrently: the caller reads again.
-std::string WatchSql(const std::string& t, bool sync_leases) {
+// concurrently: the caller reads again. The mark never waits for the
+// flush: losing it in a crash only costs its waiters the fallback poll.
+std::string WatchSql(const std::string& t) {
   return Fill(R"sql(
 WITH mark AS (
   UPDATE {t} SET watched = true
   WHERE key = $1 AND state = 1 AND expires_at_ms > $2 AND NOT watched
-  RETURNING {columns}{lease_commit})
+  RETURNING {columns}{async_commit})
 SELECT true AS marked, false AS watched, {columns} FROM mark
 UNION ALL
 SELECT false, watched, {columns} FROM {t}
 WHERE key = $1 AND expires_at_ms > $2 AND NOT EXISTS (SELECT 1 FROM mark))sql",
               {{"t", t},
                {"columns", std::string(kColumns)},
-               {"lease_commit", LeaseCommit(sync_leases)}});
+               {"async_commit", std::string(kAsyncCommit)}});
 }
 
 // $1 key, $2 now: an expired row goes too, but answers "not live".
@@ -288,22 +322,32 @@ Result<Schema> BuildSchema(std::string_view schema, std::string_view table,
   const auto bytea = kByteaOid;
   const auto int8 = kInt8Oid;
   s.statements.resize(kStatementCount);
-  s.statements[kBegin] = {
-      "idem_begin", BeginSql(t, sync_leases), {bytea, bytea, bytea, int8, int8, int8}};
+  // Synchronous leases wait for the flush like results do, so they join
+  // the commit groups.
+  s.statements[kBegin] = {"idem_begin",
+                          BeginSql(t, sync_leases),
+                          {bytea, bytea, bytea, int8, int8, int8},
+                          sync_leases};
   s.statements[kComplete] = {"idem_complete",
                              CompleteSql(t, s.channel),
                              {bytea, bytea, int8, kInt4Oid, bytea, bytea, int8},
                              /*durable=*/true};
-  s.statements[kRelease] = {
-      "idem_release", ReleaseSql(t, s.channel, sync_leases), {bytea, bytea, int8}};
+  s.statements[kBeginAnswering] = {"idem_begin_answering",
+                                   BeginAnsweringSql(t, sync_leases),
+                                   {bytea, bytea, bytea, int8, int8, int8},
+                                   sync_leases};
+  s.statements[kRelease] = {"idem_release",
+                            ReleaseSql(t, s.channel, sync_leases),
+                            {bytea, bytea, int8},
+                            sync_leases};
   s.statements[kExtend] = {
-      "idem_extend", ExtendSql(t, sync_leases), {bytea, bytea, int8, int8}};
+      "idem_extend", ExtendSql(t, sync_leases), {bytea, bytea, int8, int8}, sync_leases};
   s.statements[kCheckpoint] = {"idem_checkpoint",
                                CheckpointSql(t),
                                {bytea, bytea, int8, bytea, bytea},
                                /*durable=*/true};
   s.statements[kGet] = {"idem_get", GetSql(t), {bytea, int8}};
-  s.statements[kWatch] = {"idem_watch", WatchSql(t, sync_leases), {bytea, int8}};
+  s.statements[kWatch] = {"idem_watch", WatchSql(t), {bytea, int8}};
   s.statements[kDelete] = {
       "idem_delete", DeleteSql(t, s.channel), {bytea, int8}, /*durable=*/true};
   s.statements[kSweep] = {"idem_sweep", SweepSql(t), {int8, int8}};

@@ -21,9 +21,9 @@ struct Statement {
   std::string sql;
   std::vector<Oid> param_types;
   // A write whose commit waits for the WAL flush (Complete, Checkpoint,
-  // Delete). Durable statements run on the commit connections, and those
-  // queued together share one transaction, hence one flush (a commit group,
-  // see pg_client.h). So they must answer outcomes as rows, never as
+  // Delete; Begin, Extend, Release with sync_leases). Durable statements run on the
+  // commit connections, and those queued together share one transaction, hence one flush
+  // (a commit group, see pg_client.h). So they must answer outcomes as rows, never as
   // errors, and their callers must run them again when the group is rolled
   // back (Reply::group_rolled_back).
   bool durable = false;
@@ -32,6 +32,7 @@ struct Statement {
 // Indexes into Schema::statements.
 enum StatementId : size_t {
   kBegin,
+  kBeginAnswering,
   kComplete,
   kRelease,
   kExtend,
@@ -56,12 +57,18 @@ enum Verdict : int32_t {
 inline constexpr int kRecordColumnCount = 13;
 
 // What Begin returns when it acquired the key (nothing when it did not).
+// BeginAnswering returns one row: `acquired` (bool), these four columns
+// from kAnsweringFirstBeginColumn on, then the record (kRecordColumnCount
+// columns from kAnsweringFirstRecordColumn on) when it did not acquire.
 enum BeginColumn : int {
   kBeginFence,
   kBeginRecoveryPhase,
   kBeginRecoveryState,
   kBeginCreatedAt,
+  kBeginColumnCount,
 };
+inline constexpr int kAnsweringFirstBeginColumn = 1;
+inline constexpr int kAnsweringFirstRecordColumn = 1 + kBeginColumnCount;
 
 // What Complete returns when it stored the response (nothing when the
 // caller does not own the live in-flight record).
@@ -89,8 +96,9 @@ struct Schema {
 };
 
 // kInvalidArgument for an empty or NUL-carrying schema or table name.
-// `sync_leases`: the lease writes (Begin, Extend, Release, the watch mark)
-// commit synchronously too; otherwise with synchronous_commit = off.
+// `sync_leases`: the lease writes (Begin, Extend, Release) commit
+// synchronously too, as durable statements; otherwise with
+// synchronous_commit = off.
 Result<Schema> BuildSchema(std::string_view schema, std::string_view table,
                            bool sync_leases = false);
 

@@ -141,7 +141,7 @@ class StoreCore {
         {"commit_groups_total", "Transactions of durable writes, each one WAL flush.",
          Kind::kCounter, n(s.commit_groups)},
         {"durable_writes_total",
-         "Completes, checkpoints and deletes sent in commit groups.", Kind::kCounter,
+         "Writes that waited for the WAL flush, in commit groups.", Kind::kCounter,
          n(s.durable_writes)},
         {"group_rollbacks_total",
          "Durable writes rolled back by another write of their group, then run again.",
@@ -171,37 +171,53 @@ class StoreCore {
   // Begin is one INSERT ... ON CONFLICT that acquires the key or writes
   // nothing (pg_schema.cc); when it did not acquire, the record is read to
   // say why (Completed, Mismatch, InFlight). The read decides nothing: a
-  // record that changed in between only makes the Begin run again.
+  // record that changed in between makes the Begin run again, then as
+  // BeginAnswering, which answers from its own snapshot (callers taking and
+  // releasing one key in quick turns would otherwise keep missing it).
   void RunBegin(std::shared_ptr<const BeginRequest> request,
-                Callback<Result<BeginResult>> done, int attempt) {
+                Callback<Result<BeginResult>> done, int attempt, bool answering = false) {
     const int64_t now = clock_->NowMs();
     const int64_t lease = now + request->lease_ttl_ms;
     const int64_t expires = now + std::max(request->lease_ttl_ms, request->ttl_ms);
     const uint64_t epoch = cache_.epoch();
-    Run(pg::kBegin,
+    Run(answering ? pg::kBeginAnswering : pg::kBegin,
         {request->key, request->fingerprint, request->owner, Ms(now), Ms(lease),
          Ms(expires)},
-        [this, request, done = std::move(done), attempt, now, lease, expires,
+        [this, request, done = std::move(done), attempt, answering, now, lease, expires,
          epoch](Reply reply) mutable {
           if (!reply.status.ok()) {
             if (Retryable(reply)) {
-              RetryBegin(std::move(request), std::move(done), attempt);
+              RetryBegin(std::move(request), std::move(done), attempt, answering);
             } else {
               done(reply.status);
             }
             return;
           }
+          if (answering) {
+            bool raced = false;
+            Result<BeginResult> result =
+                Answered(*request, reply, now, lease, expires, epoch, &raced);
+            if (raced) {
+              RetryBegin(std::move(request), std::move(done), attempt, answering);
+              return;
+            }
+            done(std::move(result));
+            return;
+          }
           if (Rows(reply) == 1) {
-            done(Acquired(*request, reply, lease, expires));
+            RowReader row(reply.result.get(), 0);
+            done(Acquired(*request, row, 0, lease, expires));
             return;
           }
           Run(pg::kGet, {request->key, Ms(now)},
               [this, request, done = std::move(done), attempt, now,
                epoch](Reply got) mutable {
                 bool raced = false;
-                Result<BeginResult> result = Refused(*request, got, now, epoch, &raced);
+                Result<BeginResult> result =
+                    Refused(*request, RecordFromGet(got), now, epoch, &raced);
                 if (raced) {
-                  RetryBegin(std::move(request), std::move(done), attempt);
+                  RetryBegin(std::move(request), std::move(done), attempt,
+                             /*answering=*/true);
                   return;
                 }
                 done(std::move(result));
@@ -210,54 +226,66 @@ class StoreCore {
   }
 
   void RetryBegin(std::shared_ptr<const BeginRequest> request,
-                  Callback<Result<BeginResult>> done, int attempt) {
+                  Callback<Result<BeginResult>> done, int attempt, bool answering) {
     if (attempt >= kMaxAttempts) {
       done(RetriesExhausted("begin"));
       return;
     }
     begin_retries_.fetch_add(1, std::memory_order_relaxed);
-    RunBegin(std::move(request), std::move(done), attempt + 1);
+    RunBegin(std::move(request), std::move(done), attempt + 1, answering);
   }
 
-  // The new in-flight record: what Begin returned (BeginColumn) and what
-  // the caller sent.
-  static Result<BeginResult> Acquired(const BeginRequest& request, const Reply& reply,
-                                      int64_t lease, int64_t expires) {
-    RowReader row(reply.result.get(), 0);
+  // The new in-flight record: what Begin returned (BeginColumn, from
+  // `first`) and what the caller sent.
+  static Result<BeginResult> Acquired(const BeginRequest& request, RowReader& row,
+                                      int first, int64_t lease, int64_t expires) {
     auto record = std::make_shared<Record>();
     record->key = request.key;
     record->state = RecordState::kInFlight;
     record->fingerprint = request.fingerprint;
     record->owner = request.owner;
-    record->fence = static_cast<uint64_t>(row.Int8(pg::kBeginFence));
+    record->fence = static_cast<uint64_t>(row.Int8(first + pg::kBeginFence));
     record->lease_expires_at_ms = lease;
-    record->recovery.phase = row.Bytes(pg::kBeginRecoveryPhase);
-    record->recovery.state = row.Bytes(pg::kBeginRecoveryState);
-    record->created_at_ms = row.Int8(pg::kBeginCreatedAt);
+    record->recovery.phase = row.Bytes(first + pg::kBeginRecoveryPhase);
+    record->recovery.state = row.Bytes(first + pg::kBeginRecoveryState);
+    record->created_at_ms = row.Int8(first + pg::kBeginCreatedAt);
     record->expires_at_ms = expires;
     if (!row.ok()) return DataLoss("postgres begin: malformed answer");
     return BeginResult{BeginOutcome::kAcquired, std::move(record)};
   }
 
-  // Why Begin did not acquire, from the record read after it. Sets *raced
-  // when the record changed in between (gone, or now takeable): the Begin
-  // runs again.
-  Result<BeginResult> Refused(const BeginRequest& request, const Reply& got, int64_t now,
-                              uint64_t epoch, bool* raced) {
-    const Status race = Conflict("postgres begin: raced");
-    if (!got.status.ok()) return got.status;
-    if (Rows(got) == 0) {
-      *raced = true;
-      return race;
+  // BeginAnswering's row: acquired, or the record its snapshot saw.
+  Result<BeginResult> Answered(const BeginRequest& request, const Reply& reply,
+                               int64_t now, int64_t lease, int64_t expires,
+                               uint64_t epoch, bool* raced) {
+    if (Rows(reply) != 1) return DataLoss("postgres begin: malformed answer");
+    RowReader row(reply.result.get(), 0);
+    if (row.Bool(0)) {
+      return Acquired(request, row, pg::kAnsweringFirstBeginColumn, lease, expires);
     }
-    RowReader row(got.result.get(), 0);
-    auto record = pg::ReadRecord(row, 0);
-    if (!record.ok()) return record.status();
+    Result<RecordPtr> record = NotFound("no record for this key");
+    if (!row.IsNull(pg::kAnsweringFirstRecordColumn)) {
+      record = pg::ReadRecord(row, pg::kAnsweringFirstRecordColumn);
+    }
+    return Refused(request, std::move(record), now, epoch, raced);
+  }
+
+  // Why Begin did not acquire, from the record as it stands (read after
+  // the Begin, or from BeginAnswering's snapshot). Sets *raced when it is
+  // gone or now takeable: a concurrent change got in between, so the Begin
+  // runs again.
+  Result<BeginResult> Refused(const BeginRequest& request, Result<RecordPtr> record,
+                              int64_t now, uint64_t epoch, bool* raced) {
+    if (!record.ok()) {
+      if (record.status().code() != StatusCode::kNotFound) return record.status();
+      *raced = true;
+      return Conflict("postgres begin: raced");
+    }
     const RecordPtr& r = *record;
     if (r->IsExpired(now) ||
         (r->LeaseExpired(now) && r->fingerprint == request.fingerprint)) {
       *raced = true;
-      return race;
+      return Conflict("postgres begin: raced");
     }
     if (r->fingerprint != request.fingerprint) {
       return BeginResult{BeginOutcome::kMismatch, r};
