@@ -59,7 +59,7 @@ struct PostgresStoreOptions {
   std::shared_ptr<Clock> clock;
 
   // Connections that run statements (one more is opened for LISTEN), each
-  // a server backend: a quarter of them (at least one) run the durable
+  // a server backend: an eighth of them (at least one) run the durable
   // writes in commit groups, the others leases and reads; a pool of one
   // does both. Default: 8.
   size_t pool_size = 8;

@@ -32,9 +32,11 @@ Client::Client(ClientOptions options)
       ticker_strand_(asio::make_strand(io_)),
       ticker_(ticker_strand_) {
   const size_t pool_size = std::max<size_t>(1, options_.pool_size);
-  // A quarter of the pool commits (at least one), each connection one
-  // group at a time; a pool of one serves both lanes.
-  const size_t commit = std::max<size_t>(1, pool_size / 4);
+  // An eighth of the pool commits (at least one), each connection one
+  // group at a time: fewer, larger groups cost less CPU per write than
+  // more, smaller ones, and wait no longer (docs/stores.md). A pool of one
+  // serves both lanes.
+  const size_t commit = std::max<size_t>(1, pool_size / 8);
   for (size_t i = 0; i < pool_size; ++i) {
     unsigned lanes = 1u << (i < commit ? kCommitLane : kLeaseLane);
     if (pool_size == 1) lanes = (1u << kLeaseLane) | (1u << kCommitLane);
