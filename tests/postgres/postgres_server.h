@@ -13,7 +13,8 @@
 // server is also told to quit if the thread that started it dies
 // (PR_SET_PDEATHSIG), so start and restart it from the main thread. Not
 // thread-safe: drive one server from one thread. With `tls` it also serves
-// TLS with a self-signed certificate made by the openssl command.
+// TLS with a self-signed certificate made by the openssl command (Debian's
+// postgresql package pulls it in, through ssl-cert).
 #pragma once
 
 #include <sys/types.h>
