@@ -13,7 +13,13 @@
 // turns fsync on (every Complete on disk before it returns: throughput is
 // then bound by the disk's flush rate and group commit).
 // $IDEM_BENCH_POSTGRES_POOL sets the pool size (default: the store's).
+//
+// With fsync on, the new-key benchmarks also report `keys_per_flush`: keys
+// (Begin + Complete) per WAL flush of the server (pg_stat_wal.wal_sync),
+// which says how well commits are grouped whatever the disk's speed on the
+// day; throughput is about flushes per second times that.
 #include <benchmark/benchmark.h>
+#include <libpq-fe.h>
 
 #include <algorithm>
 #include <atomic>
@@ -24,6 +30,7 @@
 #include <memory>
 #include <mutex>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "idem/postgres_store.h"
@@ -114,6 +121,45 @@ const std::vector<std::string>& CompletedKeys() {
   return keys;
 }
 
+// WAL flushes the server has made so far (pg_stat_wal.wal_sync), or -1
+// when fsync is off (nothing is flushed) or the count cannot be read.
+int64_t WalFlushes() {
+  const std::string conninfo = Shared().uri;
+  PGconn* conn = PQconnectdb(conninfo.c_str());
+  int64_t flushes = -1;
+  if (PQstatus(conn) == CONNECTION_OK) {
+    PGresult* result = PQexec(
+        conn, "SELECT wal_sync FROM pg_stat_wal WHERE current_setting('fsync') = 'on'");
+    if (PQresultStatus(result) == PGRES_TUPLES_OK && PQntuples(result) == 1) {
+      flushes = std::atoll(PQgetvalue(result, 0, 0));
+    }
+    PQclear(result);
+  }
+  PQfinish(conn);
+  return flushes;
+}
+
+// Reports keys_per_flush for the keys a benchmark made, on thread 0.
+class FlushCounter {
+ public:
+  explicit FlushCounter(const benchmark::State& state)
+      : before_(state.thread_index() == 0 ? WalFlushes() : -1) {}
+
+  void Report(benchmark::State& state, int64_t keys) const {
+    if (state.thread_index() != 0 || before_ < 0) return;
+    // Backends publish their WAL counters about once a second when idle.
+    std::this_thread::sleep_for(std::chrono::milliseconds(2'500));
+    const int64_t flushes = WalFlushes() - before_;
+    if (flushes > 0) {
+      state.counters["keys_per_flush"] =
+          static_cast<double>(keys) / static_cast<double>(flushes);
+    }
+  }
+
+ private:
+  int64_t before_;
+};
+
 class Latencies {
  public:
   void Add(SteadyClock::duration d) {
@@ -144,6 +190,7 @@ void BM_PostgresBeginComplete(benchmark::State& state) {
   Latencies latencies;
   int64_t errors = 0;
   std::string first_error;
+  const FlushCounter flushes(state);
   for (auto _ : state) {
     const std::string key = NewKey();
     const auto start = SteadyClock::now();
@@ -160,6 +207,7 @@ void BM_PostgresBeginComplete(benchmark::State& state) {
   }
   state.SetItemsProcessed(state.iterations());
   latencies.Report(state);
+  flushes.Report(state, state.iterations() * state.threads());
 }
 BENCHMARK(BM_PostgresBeginComplete)->Threads(1)->Threads(8)->Threads(32)->UseRealTime();
 
@@ -274,11 +322,13 @@ void BM_PostgresAsync(benchmark::State& state) {
   Latencies latencies;
   constexpr int64_t kBatch = 256;
   int64_t errors = 0;
+  const FlushCounter flushes(state);
   for (auto _ : state) errors += runner.Run(kBatch, replay, latencies);
   if (errors != 0) state.SkipWithError("an asynchronous call failed");
   state.SetItemsProcessed(state.iterations() * kBatch);
   state.SetLabel(replay ? "replay, no cache, 64 in flight" : "new keys, 64 in flight");
   latencies.Report(state);
+  if (!replay) flushes.Report(state, state.iterations() * kBatch);
 }
 BENCHMARK(BM_PostgresAsync)->ArgName("replay")->Arg(0)->Arg(1)->UseRealTime();
 

@@ -6,8 +6,11 @@
 // (`<table>_schema_version`) and created or upgraded by MigratePostgres
 // (`idem migrate`), or at open with `auto_migrate`. Every Store call is one
 // SQL statement (Begin included: an INSERT ... ON CONFLICT with the takeover
-// branch), sent on a small pool of non-blocking libpq connections in
-// pipeline mode. Completions, releases and deletes NOTIFY a channel that one
+// branch; when it acquires nothing, a read says why), sent on a small pool
+// of non-blocking libpq connections in pipeline mode. Writes that must
+// survive a crash (results, and leases unless sync_leases is off) queued
+// at the same time share one transaction and one WAL flush. Completions,
+// releases and deletes of watched flights NOTIFY a channel that one
 // LISTEN connection per store turns into wake-ups for local waiters, so
 // `in_flight = "wait"` works across gateways; a slow fallback poll covers
 // notifications lost while that connection was down.
@@ -43,7 +46,7 @@
 namespace idem {
 
 // The schema version this build reads and writes.
-inline constexpr int kPostgresSchemaVersion = 1;
+inline constexpr int kPostgresSchemaVersion = 2;
 
 struct PostgresStoreOptions {
   // A libpq connection string: a URI (`postgresql://user:pass@host:5432/db`)
@@ -55,10 +58,10 @@ struct PostgresStoreOptions {
   // Clock that expiry is judged by. Default: the system clock.
   std::shared_ptr<Clock> clock;
 
-  // Connections that run statements (one more is opened for LISTEN). Each
-  // is a server backend; with durable commits, throughput grows with them
-  // (PostgreSQL flushes concurrent commits together), not with pipelining.
-  // Default: 8.
+  // Connections that run statements (one more is opened for LISTEN), each
+  // a server backend: an eighth of them (at least one) run the durable
+  // writes in commit groups, the others leases and reads; a pool of one
+  // does both. Default: 8.
   size_t pool_size = 8;
 
   // Statements in flight at once on one connection (pipeline mode).
@@ -92,6 +95,20 @@ struct PostgresStoreOptions {
   // open on a schema older than kPostgresSchemaVersion. Default: false.
   bool auto_migrate = false;
 
+  // Commit leases (Begin, Extend, Release) durably, like results: they
+  // wait for the WAL flush, sharing commit groups (and flushes) with the
+  // results queued at the same time. Off, they commit with
+  // synchronous_commit = off and do not wait, but a crash of PostgreSQL
+  // alone (not a clean stop) may lose those of the last moments while the
+  // gateways live on: the key may then run again before its lease_ttl has
+  // passed, and the first execution's response reaches its client without
+  // being stored (lease_lost), so a retry runs it again. Unlike the RocksDB
+  // store's sync_leases, where only a machine crash loses a lease and takes
+  // the gateway, and the request, with it. docs/stores.md "Durability".
+  // Completions, checkpoints and deletes always wait for the flush.
+  // Default: true.
+  bool sync_leases = true;
+
   // Keep completed records in a local cache so replays skip the database:
   // a completed record never changes until it expires or is deleted, and a
   // delete on any gateway is broadcast with NOTIFY. Default: true.
@@ -123,6 +140,13 @@ struct PostgresStoreStats {
   uint64_t cache_hits = 0;       // Begin answered from the local cache
   uint64_t begin_retries = 0;    // Begin re-run after losing a race
   size_t connections_ready = 0;  // pool connections usable right now
+  // Transactions of durable writes (Complete, Checkpoint, Delete, and the
+  // lease writes with sync_leases), each one WAL flush to wait for; the
+  // writes they carried; and the writes rolled back because another write
+  // of their group failed (then run again).
+  uint64_t commit_groups = 0;
+  uint64_t durable_writes = 0;
+  uint64_t group_rollbacks = 0;
 };
 
 // Opens the store: checks (or, with auto_migrate, applies) the schema and

@@ -2,15 +2,21 @@
 // test, as an unprivileged user, on a free loopback port): identical
 // requests spread over both execute once; in_flight = "wait" waiters on one
 // gateway get the result produced through the other (LISTEN/NOTIFY); a
-// gateway killed with SIGKILL and restarted replays what it completed; and
-// with PostgreSQL restarted under load the gateways answer 503 while it is
-// down, recover by themselves, and never execute a key twice.
+// gateway killed with SIGKILL and restarted replays what it completed; with
+// PostgreSQL restarted under load the gateways answer 503 while it is
+// down, recover by themselves, and never execute a key twice; the
+// gateways' periodic sweep (store.sweep_interval) reaps expired rows and
+// counts them on /metrics; `idem migrate` and `idem gc` work on the
+// database.
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <cstdlib>
 #include <map>
 #include <mutex>
+#include <optional>
 #include <set>
+#include <string>
 #include <thread>
 #include <vector>
 
@@ -26,6 +32,11 @@ using SteadyClock = std::chrono::steady_clock;
 
 class PostgresGatewaysTest : public GatewayGroupTest<PostgresGatewaysTest> {
  public:
+  // The gateways sweep every 200 ms instead of every minute.
+  static std::string Config() {
+    return DefaultConfig() + "\n[store]\nsweep_interval = \"200ms\"\n";
+  }
+
   static std::string StartStore(std::string& error) {
     auto server = testing::PostgresServer::Start();
     if (!server.ok()) {
@@ -44,6 +55,58 @@ class PostgresGatewaysTest : public GatewayGroupTest<PostgresGatewaysTest> {
  protected:
   static inline std::unique_ptr<testing::PostgresServer> postgres_;
 };
+
+// What `idem ARGS...` printed and how it ended.
+struct CliRun {
+  ExitStatus status;
+  std::string output;
+};
+
+CliRun RunIdem(const std::vector<std::string>& args) {
+  TempDir dir;
+  Process process;
+  std::vector<std::string> argv = {IdemBinary()};
+  argv.insert(argv.end(), args.begin(), args.end());
+  std::string error;
+  if (!process.Start(argv, dir.File("out"), error)) {
+    ADD_FAILURE() << error;
+    return {};
+  }
+  std::optional<ExitStatus> status = process.Wait(60s);
+  if (!status) {
+    ADD_FAILURE() << "idem did not exit";
+    process.Kill();
+  }
+  return {status.value_or(ExitStatus{}), process.LogSince(0)};
+}
+
+// The value of a metric without labels on a gateway's /metrics; -1 when it
+// is missing.
+double MetricOf(uint16_t admin_port, const std::string& name) {
+  HttpResponse response = Fetch(admin_port, Get("/metrics"), 5s);
+  if (!response.ok() || response.status != 200) return -1;
+  const std::string prefix = "\n" + name + " ";
+  const size_t at = response.body.find(prefix);
+  if (at == std::string::npos) return -1;
+  return std::strtod(response.body.c_str() + at + prefix.size(), nullptr);
+}
+
+// Inserts `n` completed records named "<prefix>-<i>" that expired long ago
+// (or expire in a day, when `live`), as a gateway would have written them.
+std::string InsertRecordsSql(const std::string& prefix, int n, bool live) {
+  const std::string expires =
+      live ? "(extract(epoch FROM now()) * 1000)::bigint + 86400000" : "1";
+  return "INSERT INTO idem_records (key, state, fingerprint, owner, fence, "
+         "lease_expires_at_ms, response_status, created_at_ms, expires_at_ms) "
+         "SELECT convert_to('" +
+         prefix + "-' || i, 'UTF8'), 2, '', 'o', 1, 1, 200, 1, " + expires +
+         " FROM generate_series(1, " + std::to_string(n) + ") AS i";
+}
+
+std::string CountRecordsSql(const std::string& prefix) {
+  return "SELECT count(*) FROM idem_records WHERE position(convert_to('" + prefix +
+         "-', 'UTF8') in key) = 1";
+}
 
 TEST_F(PostgresGatewaysTest, HundredIdenticalRequestsOverTwoGatewaysExecuteOnce) {
   const std::string key = UniqueKey();
@@ -190,6 +253,61 @@ TEST_F(PostgresGatewaysTest, PostgresRestartedUnderLoadGives503ThenRecovers) {
   }
   EXPECT_GE(executed, static_cast<size_t>(created.load()));
   EXPECT_GT(unavailable.load(), 0);
+}
+
+TEST_F(PostgresGatewaysTest, GatewaysReapExpiredRowsAndCountThem) {
+  const auto reaped = [] {
+    return MetricOf(a().admin_port(), "idem_store_rows_reaped_total") +
+           MetricOf(b().admin_port(), "idem_store_rows_reaped_total");
+  };
+  const double before = reaped();
+  ASSERT_GE(before, 0) << "idem_store_rows_reaped_total is not on /metrics";
+  ASSERT_TRUE(postgres_->Query("e2e", InsertRecordsSql("reap-expired", 25, false)).ok());
+  ASSERT_TRUE(postgres_->Query("e2e", InsertRecordsSql("reap-live", 5, true)).ok());
+  // No request and no `idem gc`: the gateways' own sweep removes them.
+  EXPECT_TRUE(WaitUntil(
+      [&] {
+        auto left = postgres_->Query("e2e", CountRecordsSql("reap-expired"));
+        return left.ok() && *left == "0";
+      },
+      20s));
+  EXPECT_GE(reaped() - before, 25);
+  EXPECT_EQ(*postgres_->Query("e2e", CountRecordsSql("reap-live")), "5");
+  EXPECT_GE(MetricOf(a().admin_port(), "idem_store_connections_ready"), 1);
+}
+
+TEST_F(PostgresGatewaysTest, MigrateAndGcOnTheCommandLine) {
+  ASSERT_TRUE(postgres_->CreateDatabase("cli").ok());
+  const std::string uri = postgres_->Uri("cli");
+
+  CliRun status = RunIdem({"migrate", "--store", uri, "--status"});
+  EXPECT_EQ(status.status.code, 1) << status.output;
+  EXPECT_NE(status.output.find("schema version 0"), std::string::npos) << status.output;
+  // Without the schema, a gateway's store (auto_migrate off) refuses to open.
+  CliRun gc_refused = RunIdem({"gc", "--store", uri});
+  EXPECT_FALSE(gc_refused.status.success()) << gc_refused.output;
+  EXPECT_NE(gc_refused.output.find("idem migrate"), std::string::npos)
+      << gc_refused.output;
+
+  CliRun migrated = RunIdem({"migrate", "--store", uri});
+  EXPECT_TRUE(migrated.status.success()) << migrated.output;
+  EXPECT_NE(migrated.output.find("schema migrated from version 0 to"), std::string::npos)
+      << migrated.output;
+  CliRun again = RunIdem({"migrate", "--store", uri});
+  EXPECT_TRUE(again.status.success()) << again.output;
+  EXPECT_NE(again.output.find("schema already at version"), std::string::npos)
+      << again.output;
+  status = RunIdem({"migrate", "--store", uri, "--status"});
+  EXPECT_TRUE(status.status.success()) << status.output;
+
+  ASSERT_TRUE(postgres_->Query("cli", InsertRecordsSql("gc-expired", 1200, false)).ok());
+  ASSERT_TRUE(postgres_->Query("cli", InsertRecordsSql("gc-live", 3, true)).ok());
+  CliRun gc = RunIdem({"gc", "--store", uri, "--batch", "500"});
+  EXPECT_TRUE(gc.status.success()) << gc.output;
+  EXPECT_NE(gc.output.find("removed 1200 expired records"), std::string::npos)
+      << gc.output;
+  EXPECT_EQ(*postgres_->Query("cli", CountRecordsSql("gc-expired")), "0");
+  EXPECT_EQ(*postgres_->Query("cli", CountRecordsSql("gc-live")), "3");
 }
 
 }  // namespace

@@ -15,8 +15,8 @@ namespace {
 using namespace std::chrono_literals;
 
 int64_t ConnectionsTo(const std::string& uri, const std::string& database) {
-  auto count = QuerySql(uri, "SELECT count(*) FROM pg_stat_activity WHERE datname = '" +
-                                 database + "' AND pid <> pg_backend_pid()");
+  auto count = RunSql(uri, "SELECT count(*) FROM pg_stat_activity WHERE datname = '" +
+                               database + "' AND pid <> pg_backend_pid()");
   EXPECT_TRUE(count.ok()) << count.status();
   return count.ok() ? std::stoll(*count) : -1;
 }

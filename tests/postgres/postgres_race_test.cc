@@ -1,6 +1,9 @@
 // Races between store instances (as between gateways): Begin on one key
 // from two stores at once yields exactly one Acquired, never an error; a
 // lapsed lease is taken over by exactly one racer, with the next fence.
+// Races the server reports (serialization failure, deadlock, unique
+// violation) are run again, and answered as kConflict (409), never as an
+// internal error (500), when they persist.
 #include <gtest/gtest.h>
 
 #include <atomic>
@@ -117,11 +120,16 @@ TEST_F(PostgresRaceTest, RacersAndReleasersNeverSeeAnError) {
           auto r = BeginSync(*stores_[s], {"churn", "fp", owner, 10'000, 60'000});
           if (!r.ok()) {
             errors.fetch_add(1);
+            ADD_FAILURE() << "begin: " << r.status();
             continue;
           }
           if (r->outcome != BeginOutcome::kAcquired) continue;
           acquired.fetch_add(1);
-          if (!ReleaseSync(*stores_[s], "churn", owner).ok()) errors.fetch_add(1);
+          const Status released = ReleaseSync(*stores_[s], "churn", owner);
+          if (!released.ok()) {
+            errors.fetch_add(1);
+            ADD_FAILURE() << "release: " << released;
+          }
         }
       });
     }
@@ -130,6 +138,80 @@ TEST_F(PostgresRaceTest, RacersAndReleasersNeverSeeAnError) {
   EXPECT_EQ(errors.load(), 0);
   EXPECT_GT(acquired.load(), 0);
 }
+
+// A trigger that makes a write fail with `sqlstate`, as a race the server
+// detected would, whenever `condition` holds.
+std::string RaceTriggerSql(const std::string& sqlstate, const std::string& condition) {
+  return "CREATE OR REPLACE FUNCTION race() RETURNS trigger LANGUAGE plpgsql AS $$ "
+         "BEGIN IF " +
+         condition + " THEN RAISE EXCEPTION 'lost a race' USING ERRCODE = '" + sqlstate +
+         "'; END IF; RETURN NEW; END $$;"
+         "DROP TRIGGER IF EXISTS race ON idem_records;"
+         "CREATE TRIGGER race BEFORE INSERT OR UPDATE ON idem_records "
+         "FOR EACH ROW EXECUTE FUNCTION race();";
+}
+
+class PostgresReportedRaceTest : public ::testing::TestWithParam<std::string> {
+ protected:
+  void SetUp() override {
+    uri_ = FreshDatabase();
+    auto store = NewPostgresStore(TestStoreOptions(uri_));
+    ASSERT_TRUE(store.ok()) << store.status();
+    store_ = *store;
+  }
+
+  std::string uri_;
+  std::shared_ptr<Store> store_;
+};
+
+TEST_P(PostgresReportedRaceTest, ABriefRaceIsRunAgain) {
+  // A sequence counts the attempts: it is not rolled back with them.
+  ASSERT_TRUE(RunSql(uri_, "CREATE SEQUENCE attempts").ok());
+  ASSERT_TRUE(RunSql(uri_, RaceTriggerSql(GetParam(), "nextval('attempts') <= 2")).ok());
+  auto begun = BeginSync(*store_, {"k", "fp", "owner", 10'000, 60'000});
+  ASSERT_TRUE(begun.ok()) << begun.status();
+  EXPECT_EQ(begun->outcome, BeginOutcome::kAcquired);
+  EXPECT_EQ(GetPostgresStoreStats(*store_)->begin_retries, 2u);
+
+  ASSERT_TRUE(RunSql(uri_, "ALTER SEQUENCE attempts RESTART").ok());
+  StoredResponse response;
+  response.status = 200;
+  EXPECT_TRUE(CompleteSync(*store_, {"k", "owner", response, 60'000}).ok());
+  auto record = GetSync(*store_, "k");
+  ASSERT_TRUE(record.ok()) << record.status();
+  EXPECT_EQ((*record)->state, RecordState::kCompleted);
+}
+
+TEST_P(PostgresReportedRaceTest, APersistentRaceIsAConflictNotAnInternalError) {
+  ASSERT_TRUE(BeginSync(*store_, {"k", "fp", "owner", 10'000, 60'000}).ok());
+  ASSERT_TRUE(RunSql(uri_, RaceTriggerSql(GetParam(), "true")).ok());
+  // Each is answered 409 after its retries, never 500.
+  auto begun = BeginSync(*store_, {"n", "fp", "owner", 10'000, 60'000});
+  EXPECT_EQ(begun.status().code(), StatusCode::kConflict) << begun.status();
+  StoredResponse response;
+  response.status = 200;
+  const Status completed = CompleteSync(*store_, {"k", "owner", response, 60'000});
+  EXPECT_EQ(completed.code(), StatusCode::kConflict) << completed;
+  const Status extended = ExtendSync(*store_, "k", "owner", 10'000).status();
+  EXPECT_EQ(extended.code(), StatusCode::kConflict) << extended;
+  const Status checkpointed = CheckpointSync(*store_, {"k", "owner", {"p", "s"}});
+  EXPECT_EQ(checkpointed.code(), StatusCode::kConflict) << checkpointed;
+  EXPECT_EQ(HttpStatusFor(StatusCode::kConflict), 409);
+  // Nothing was written.
+  auto record = GetSync(*store_, "k");
+  ASSERT_TRUE(record.ok()) << record.status();
+  EXPECT_EQ((*record)->state, RecordState::kInFlight);
+  EXPECT_TRUE((*record)->recovery.empty());
+  EXPECT_EQ(GetSync(*store_, "n").status().code(), StatusCode::kNotFound);
+}
+
+INSTANTIATE_TEST_SUITE_P(SqlState, PostgresReportedRaceTest,
+                         ::testing::Values("40001", "40P01", "23505"), [](const auto& p) {
+                           return p.param == "40001"
+                                      ? std::string("serialization_failure")
+                                  : p.param == "40P01" ? std::string("deadlock")
+                                                       : std::string("unique_violation");
+                         });
 
 }  // namespace
 }  // namespace idem::testing

@@ -1,7 +1,7 @@
 // The reaper: Sweep deletes exactly the expired rows (completed past their
 // ttl, abandoned in-flight records past theirs) in small batches, leaves
-// live ones, and counts what it removed; the optional periodic sweep runs
-// inside the store.
+// live ones, and counts what it removed (also among the store's metrics);
+// the optional periodic sweep runs inside the store.
 #include <gtest/gtest.h>
 
 #include <thread>
@@ -26,8 +26,17 @@ void BeginAndComplete(Store& store, const std::string& key, int64_t ttl) {
   ASSERT_TRUE(CompleteSync(store, {key, "owner", response, ttl}).ok());
 }
 
+// The value of one of the store's own metrics (Store::Metrics), -1 when it
+// is missing.
+double MetricValue(const Store& store, const std::string& name) {
+  for (const StoreMetric& metric : store.Metrics()) {
+    if (metric.name == name) return metric.value;
+  }
+  return -1;
+}
+
 int64_t CountRows(const std::string& uri, const std::string& where = "true") {
-  auto count = QuerySql(uri, "SELECT count(*) FROM idem_records WHERE " + where);
+  auto count = RunSql(uri, "SELECT count(*) FROM idem_records WHERE " + where);
   EXPECT_TRUE(count.ok()) << count.status();
   return count.ok() ? std::stoll(*count) : -1;
 }
@@ -76,6 +85,8 @@ TEST(PostgresReaper, RemovesExactlyTheExpiredRowsInBatches) {
   auto stats = GetPostgresStoreStats(store);
   ASSERT_TRUE(stats.ok());
   EXPECT_EQ(stats->rows_reaped, 45u);
+  // The same counter for /metrics (idem_store_rows_reaped_total).
+  EXPECT_EQ(MetricValue(store, "rows_reaped_total"), 45);
 }
 
 TEST(PostgresReaper, HonoursTheLimit) {
@@ -135,6 +146,39 @@ TEST(PostgresReaper, PeriodicSweepInsideTheStore) {
   EXPECT_EQ(CountRows(uri), 1);
   EXPECT_TRUE(GetSync(**opened, "live").ok());
   EXPECT_EQ(GetPostgresStoreStats(**opened)->rows_reaped, 10u);
+  EXPECT_EQ(MetricValue(**opened, "rows_reaped_total"), 10);
+}
+
+TEST(PostgresReaper, MetricsReportTheStoresCounters) {
+  const std::string uri = FreshDatabase();
+  auto clock = std::make_shared<ManualClock>();
+  auto opened = NewPostgresStore(TestStoreOptions(uri, clock));
+  ASSERT_TRUE(opened.ok()) << opened.status();
+  Store& store = **opened;
+  EXPECT_EQ(MetricValue(store, "rows_reaped_total"), 0);
+  BeginAndComplete(store, "k", 1'000);
+  auto replay = BeginSync(store, BeginRequest{"k", "fp", "again", kLease, 1'000});
+  ASSERT_EQ(replay->outcome, BeginOutcome::kCompleted);
+  EXPECT_EQ(MetricValue(store, "cache_hits_total"), 1);
+  // Begin and Complete, one after the other (leases are durable by default).
+  EXPECT_EQ(MetricValue(store, "durable_writes_total"), 2);
+  EXPECT_EQ(MetricValue(store, "commit_groups_total"), 2);
+  EXPECT_GE(MetricValue(store, "connections_ready"), 1);  // some may still connect
+  EXPECT_LE(MetricValue(store, "connections_ready"),
+            static_cast<double>(TestStoreOptions(uri).pool_size));
+  clock->AdvanceMs(kLease + 1);
+  ASSERT_EQ(*SweepSync(store, 100), 1u);
+  EXPECT_EQ(MetricValue(store, "rows_reaped_total"), 1);
+  // Names are [a-z_]+, counters end in _total, every one has a help line.
+  for (const StoreMetric& metric : store.Metrics()) {
+    EXPECT_EQ(metric.name.find_first_not_of("abcdefghijklmnopqrstuvwxyz_"),
+              std::string::npos)
+        << metric.name;
+    const bool total = metric.name.size() > 6 &&
+                       metric.name.compare(metric.name.size() - 6, 6, "_total") == 0;
+    EXPECT_EQ(total, metric.kind == StoreMetric::Kind::kCounter) << metric.name;
+    EXPECT_FALSE(metric.help.empty()) << metric.name;
+  }
 }
 
 }  // namespace

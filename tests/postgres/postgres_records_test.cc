@@ -73,10 +73,10 @@ TEST(PostgresRecords, OperatorsCanReadRowsWithSql) {
   response.status = 201;
   response.body = "{\"id\":1}";
   ASSERT_TRUE(CompleteSync(**store, {"t POST /p k1", "o", response, 60'000}).ok());
-  EXPECT_EQ(*QuerySql(uri,
-                      "SELECT convert_from(key, 'UTF8') || ' ' || state || ' ' || "
-                      "response_status || ' ' || convert_from(response_body, 'UTF8') || "
-                      "' ' || expires_at_ms FROM idem_records"),
+  EXPECT_EQ(*RunSql(uri,
+                    "SELECT convert_from(key, 'UTF8') || ' ' || state || ' ' || "
+                    "response_status || ' ' || convert_from(response_body, 'UTF8') || "
+                    "' ' || expires_at_ms FROM idem_records"),
             "t POST /p k1 2 201 {\"id\":1} 1700000060000");
 }
 

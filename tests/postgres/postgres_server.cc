@@ -234,8 +234,33 @@ Result<std::unique_ptr<PostgresServer>> PostgresServer::Start(
     text << in.rdbuf();
     return Internal("initdb failed: " + text.str());
   }
+  if (options.tls) {
+    if (Status made = server->MakeCertificate(); !made.ok()) return made;
+  }
   if (Status started = server->Launch(true); !started.ok()) return started;
   return server;
+}
+
+Status PostgresServer::MakeCertificate() {
+  const User user{uid_, gid_, switch_user_};
+  const std::string key = dir_ + "/server.key";
+  const std::string log = dir_ + "/openssl.log";
+  const pid_t openssl =
+      Spawn({"/usr/bin/openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes",
+             "-keyout", key, "-out", tls_certificate(), "-days", "2", "-subj",
+             "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1"},
+            log, user, SIGKILL);
+  int status = 0;
+  if (openssl < 0 || !WaitExit(openssl, 60s, &status) || !WIFEXITED(status) ||
+      WEXITSTATUS(status) != 0) {
+    std::ifstream in(log);
+    std::stringstream text;
+    text << in.rdbuf();
+    return Internal("openssl req failed: " + text.str());
+  }
+  // PostgreSQL refuses a key that others may read.
+  if (chmod(key.c_str(), 0600) != 0) return Internal("chmod of the TLS key failed");
+  return Status::Ok();
 }
 
 PostgresServer::~PostgresServer() {
@@ -254,28 +279,37 @@ Status PostgresServer::Launch(bool pick_port) {
   for (int attempt = 0; attempt < 8; ++attempt) {
     if (pick_port || port_ == 0) port_ = FreePort();
     if (port_ <= 0) return Internal("no free port");
-    const pid_t pid = Spawn({bin_dir_ + "/postgres",
-                             "-D",
-                             dir_ + "/data",
-                             "-p",
-                             std::to_string(port_),
-                             "-k",
-                             dir_,
-                             "-c",
-                             "listen_addresses=127.0.0.1",
-                             "-c",
-                             std::string("fsync=") + (fsync ? "on" : "off"),
-                             "-c",
-                             std::string("full_page_writes=") + (fsync ? "on" : "off"),
-                             "-c",
-                             "max_connections=300",
-                             "-c",
-                             "shared_buffers=32MB",
-                             "-c",
-                             "log_min_messages=warning",
-                             "-c",
-                             "log_min_error_statement=panic"},
-                            log, user, SIGQUIT);
+    std::vector<std::string> argv = {
+        bin_dir_ + "/postgres",
+        "-D",
+        dir_ + "/data",
+        "-p",
+        std::to_string(port_),
+        "-k",
+        dir_,
+        "-c",
+        "listen_addresses=127.0.0.1",
+        "-c",
+        std::string("fsync=") + (fsync ? "on" : "off"),
+        "-c",
+        std::string("full_page_writes=") + (fsync ? "on" : "off"),
+        "-c",
+        "max_connections=300",
+        "-c",
+        "shared_buffers=32MB",
+        "-c",
+        "log_min_messages=warning",
+        "-c",
+        "log_min_error_statement=panic"};
+    if (options_.tls) {
+      for (std::string setting :
+           {std::string("ssl=on"), "ssl_cert_file=" + tls_certificate(),
+            "ssl_key_file=" + dir_ + "/server.key"}) {
+        argv.push_back("-c");
+        argv.push_back(std::move(setting));
+      }
+    }
+    const pid_t pid = Spawn(argv, log, user, SIGQUIT);
     if (pid < 0) return Internal("fork failed");
     const std::string uri = Uri() + "?connect_timeout=2";
     const auto deadline = SteadyClock::now() + options_.start_timeout;
@@ -340,6 +374,31 @@ Status PostgresServer::CreateDatabase(const std::string& name) {
   }
   PQfinish(conn);
   return error.empty() ? Status::Ok() : Internal("CREATE DATABASE: " + error);
+}
+
+Result<std::string> PostgresServer::Query(const std::string& database,
+                                          const std::string& sql) const {
+  return RunSql(Uri(database), sql);
+}
+
+Result<std::string> RunSql(const std::string& uri, const std::string& sql) {
+  const std::string conninfo = uri + "?connect_timeout=10";
+  PGconn* conn = PQconnectdb(conninfo.c_str());
+  Result<std::string> out = std::string();
+  if (PQstatus(conn) != CONNECTION_OK) {
+    out = Unavailable(PQerrorMessage(conn));
+  } else {
+    PGresult* result = PQexec(conn, sql.c_str());
+    const ExecStatusType status = PQresultStatus(result);
+    if (status != PGRES_TUPLES_OK && status != PGRES_COMMAND_OK) {
+      out = Internal(PQresultErrorMessage(result));
+    } else if (PQntuples(result) > 0 && PQnfields(result) > 0) {
+      out = std::string(PQgetvalue(result, 0, 0));
+    }
+    PQclear(result);
+  }
+  PQfinish(conn);
+  return out;
 }
 
 Status PostgresServer::Stop() {

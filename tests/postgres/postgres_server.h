@@ -12,7 +12,9 @@
 // fast` sends) and deletes the directory, also after a failed test; the
 // server is also told to quit if the thread that started it dies
 // (PR_SET_PDEATHSIG), so start and restart it from the main thread. Not
-// thread-safe: drive one server from one thread.
+// thread-safe: drive one server from one thread. With `tls` it also serves
+// TLS with a self-signed certificate made by the openssl command (Debian's
+// postgresql package pulls it in, through ssl-cert).
 #pragma once
 
 #include <sys/types.h>
@@ -31,6 +33,9 @@ struct PostgresServerOptions {
   bool fsync = false;
   // How long the server may take to accept connections. Default: 60 s.
   std::chrono::seconds start_timeout{60};
+  // Serve TLS (ssl = on) with a self-signed certificate for 127.0.0.1,
+  // made with the openssl command. Default: false.
+  bool tls = false;
 };
 
 class PostgresServer {
@@ -45,6 +50,8 @@ class PostgresServer {
   // postgresql://idem@127.0.0.1:PORT/DATABASE (superuser, trust auth).
   std::string Uri(const std::string& database = "postgres") const;
   Status CreateDatabase(const std::string& name);
+  // Runs SQL in `database` (RunSql below).
+  Result<std::string> Query(const std::string& database, const std::string& sql) const;
 
   // Fast shutdown; the data stays for Restart().
   Status Stop();
@@ -58,12 +65,15 @@ class PostgresServer {
   Status Resume();
 
   bool running() const { return pid_ > 0; }
+  // With tls: the server's certificate (its own CA), for sslrootcert.
+  std::string tls_certificate() const { return dir_ + "/server.crt"; }
   int port() const { return port_; }
   const std::string& directory() const { return dir_; }
 
  private:
   PostgresServer() = default;
   Status Launch(bool pick_port);
+  Status MakeCertificate();
   std::string LogTail() const;
   Status SignalAll(int signal);
 
@@ -76,5 +86,10 @@ class PostgresServer {
   int port_ = 0;
   pid_t pid_ = -1;
 };
+
+// Runs SQL (one or more statements) on the libpq URI `uri`; the first
+// column of the first row of the last result as text ("" when there is
+// none).
+Result<std::string> RunSql(const std::string& uri, const std::string& sql);
 
 }  // namespace idem::testing

@@ -1,7 +1,5 @@
 #include "postgres/postgres_test_env.h"
 
-#include <libpq-fe.h>
-
 #include <atomic>
 
 namespace idem::testing {
@@ -50,27 +48,6 @@ PostgresStoreOptions TestStoreOptions(const std::string& uri,
   options.reconnect_backoff_initial = std::chrono::milliseconds(20);
   options.reconnect_backoff_max = std::chrono::milliseconds(200);
   return options;
-}
-
-Result<std::string> QuerySql(const std::string& uri, const std::string& sql) {
-  const std::string conninfo = uri + "?connect_timeout=5";
-  PGconn* conn = PQconnectdb(conninfo.c_str());
-  if (PQstatus(conn) != CONNECTION_OK) {
-    std::string error = PQerrorMessage(conn);
-    PQfinish(conn);
-    return Unavailable(error);
-  }
-  PGresult* result = PQexec(conn, sql.c_str());
-  Result<std::string> out = std::string();
-  const ExecStatusType status = PQresultStatus(result);
-  if (status != PGRES_TUPLES_OK && status != PGRES_COMMAND_OK) {
-    out = Internal(PQresultErrorMessage(result));
-  } else if (PQntuples(result) > 0 && PQnfields(result) > 0) {
-    out = std::string(PQgetvalue(result, 0, 0));
-  }
-  PQclear(result);
-  PQfinish(conn);
-  return out;
 }
 
 }  // namespace idem::testing

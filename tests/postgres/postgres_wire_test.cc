@@ -2,6 +2,7 @@
 // binary integers, quoting, error mapping and the schema's statement set.
 #include <gtest/gtest.h>
 
+#include "idem/postgres_store.h"
 #include "stores/postgres/pg_schema.h"
 #include "stores/postgres/pg_wire.h"
 
@@ -74,7 +75,7 @@ TEST(PostgresSchema, NamesAreValidatedAndQuoted) {
     EXPECT_FALSE(statement.name.empty());
     EXPECT_FALSE(statement.sql.empty());
   }
-  EXPECT_EQ(schema->migrations.back().version, 1);
+  EXPECT_EQ(schema->migrations.back().version, kPostgresSchemaVersion);
   auto long_names = BuildSchema(std::string(63, 's'), std::string(48, 't'));
   ASSERT_TRUE(long_names.ok());
   EXPECT_LE(long_names->channel.size(), 63u);

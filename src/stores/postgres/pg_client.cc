@@ -32,12 +32,20 @@ Client::Client(ClientOptions options)
       ticker_strand_(asio::make_strand(io_)),
       ticker_(ticker_strand_) {
   const size_t pool_size = std::max<size_t>(1, options_.pool_size);
+  // An eighth of the pool commits (at least one), each connection one
+  // group at a time: fewer, larger groups cost less CPU per write than
+  // more, smaller ones, and wait no longer (docs/stores.md). A pool of one
+  // serves both lanes.
+  const size_t commit = std::max<size_t>(1, pool_size / 8);
   for (size_t i = 0; i < pool_size; ++i) {
-    pool_.push_back(std::make_unique<Connection>(*this, Connection::Role::kPool, i));
+    unsigned lanes = 1u << (i < commit ? kCommitLane : kLeaseLane);
+    if (pool_size == 1) lanes = (1u << kLeaseLane) | (1u << kCommitLane);
+    pool_.push_back(
+        std::make_unique<Connection>(*this, Connection::Role::kPool, i, lanes));
   }
   if (!options_.listen_channel.empty()) {
-    listener_ =
-        std::make_unique<Connection>(*this, Connection::Role::kListener, pool_size);
+    listener_ = std::make_unique<Connection>(*this, Connection::Role::kListener,
+                                             pool_size, /*lanes=*/0u);
   }
 }
 
@@ -67,20 +75,32 @@ Status Client::WaitReady(std::chrono::milliseconds timeout) {
 Status Client::Refusal() const {
   if (stopped_) return Unavailable("postgres store closed");
   if (down_ && ready_count_.load() == 0) return last_error_;
-  if (queue_.size() >= std::max<size_t>(1, options_.max_queued)) {
+  if (queued_ >= std::max<size_t>(1, options_.max_queued)) {
     return Unavailable("postgres store overloaded: too many calls queued");
   }
   return Status::Ok();
 }
 
+std::deque<Command> Client::TakeQueuesLocked() {
+  std::deque<Command> all;
+  for (LaneQueue& lane : lanes_) {
+    for (Command& command : lane.commands) all.push_back(std::move(command));
+    lane.commands.clear();
+  }
+  queued_ = 0;
+  return all;
+}
+
 void Client::Submit(Command command) {
   std::optional<Command> rejected;
   Status refused;
+  const Lane lane = LaneOf(command);
   {
     std::lock_guard lock(mutex_);
     refused = Refusal();
     if (refused.ok()) {
-      queue_.push_back(std::move(command));
+      lanes_[lane].commands.push_back(std::move(command));
+      ++queued_;
     } else {
       rejected.emplace(std::move(command));
     }
@@ -89,7 +109,7 @@ void Client::Submit(Command command) {
     rejected->done(Reply{std::move(refused), "", nullptr});
     return;
   }
-  WakeOne();
+  WakeOne(lane);
 }
 
 void Client::Stop() {
@@ -98,7 +118,7 @@ void Client::Stop() {
     std::lock_guard lock(mutex_);
     if (stopped_) return;
     stopped_ = true;
-    orphans.swap(queue_);
+    orphans = TakeQueuesLocked();
   }
   ready_cv_.notify_all();
   FailAll(orphans, Unavailable("postgres store closed"));
@@ -123,25 +143,35 @@ bool Client::OnIoThread() const {
                      [self](const std::thread& t) { return t.get_id() == self; });
 }
 
-void Client::TakeCommands(size_t room, std::vector<Command>& out) {
-  bool more = false;
+void Client::TakeCommands(unsigned lanes, size_t room, std::vector<Command>& out) {
+  bool more[kLaneCount] = {};
   {
     std::lock_guard lock(mutex_);
-    // Spread a burst over the ready connections rather than piling it all
-    // into the first one's pipeline.
-    const size_t ready = std::max<size_t>(1, ready_count_.load());
-    const size_t share = (queue_.size() + ready - 1) / ready;
-    const size_t n = std::min({room, std::max<size_t>(1, share), queue_.size()});
-    for (size_t i = 0; i < n; ++i) {
-      out.push_back(std::move(queue_.front()));
-      queue_.pop_front();
+    for (size_t l = 0; l < kLaneCount; ++l) {
+      LaneQueue& lane = lanes_[l];
+      if ((lanes & (1u << l)) == 0 || lane.commands.empty()) continue;
+      // Leases: spread a burst over the lane's ready connections rather
+      // than piling it all into one pipeline. Durable statements: all that
+      // queued up, as one commit group.
+      const size_t ready = std::max<size_t>(1, lane.ready);
+      const size_t share = l == kCommitLane ? lane.commands.size()
+                                            : (lane.commands.size() + ready - 1) / ready;
+      const size_t n = std::min({room, share, lane.commands.size()});
+      for (size_t i = 0; i < n; ++i) {
+        out.push_back(std::move(lane.commands.front()));
+        lane.commands.pop_front();
+      }
+      room -= n;
+      queued_ -= n;
+      more[l] = !lane.commands.empty();
     }
-    more = !queue_.empty();
   }
-  if (more) WakeOne();
+  for (size_t l = 0; l < kLaneCount; ++l) {
+    if (more[l]) WakeOne(static_cast<Lane>(l));
+  }
 }
 
-void Client::WakeOne() {
+void Client::WakeOne(Lane lane) {
   Connection* best = nullptr;
   size_t start = 0;
   {
@@ -150,7 +180,9 @@ void Client::WakeOne() {
   }
   for (size_t i = 0; i < pool_.size(); ++i) {
     Connection* c = pool_[(start + i) % pool_.size()].get();
-    if (!c->ready()) continue;
+    if (!c->ready() || !c->Serves(lane)) continue;
+    // A connection committing a group takes the next one when it is done.
+    if (lane == kCommitLane && c->committing()) continue;
     if (!best || c->load() < best->load()) best = c;
     if (best->load() == 0) break;
   }
@@ -172,6 +204,9 @@ void Client::OnReady(Connection& connection, bool listener, bool again) {
   {
     std::lock_guard lock(mutex_);
     ready_count_.fetch_add(1);
+    for (size_t l = 0; l < kLaneCount; ++l) {
+      if (connection.Serves(static_cast<Lane>(l))) ++lanes_[l].ready;
+    }
     recovered = down_;
     down_ = false;
   }
@@ -180,7 +215,7 @@ void Client::OnReady(Connection& connection, bool listener, bool again) {
   connection.Wake();
 }
 
-void Client::OnLost(Connection& /*connection*/, bool was_ready, bool listener,
+void Client::OnLost(Connection& connection, bool was_ready, bool listener,
                     const Status& why) {
   if (listener) {
     bool was_listening = false;
@@ -197,12 +232,15 @@ void Client::OnLost(Connection& /*connection*/, bool was_ready, bool listener,
     std::lock_guard lock(mutex_);
     if (was_ready) {
       ready_count_.fetch_sub(1);
+      for (size_t l = 0; l < kLaneCount; ++l) {
+        if (connection.Serves(static_cast<Lane>(l))) --lanes_[l].ready;
+      }
     } else if (ready_count_.load() == 0 && !stopped_) {
       went_down = !down_;
       down_ = true;
       last_error_ = why;
       // Nothing can run them before their deadline any more.
-      refused.swap(queue_);
+      refused = TakeQueuesLocked();
     }
   }
   if (went_down) {
@@ -215,6 +253,12 @@ void Client::OnLost(Connection& /*connection*/, bool was_ready, bool listener,
 void Client::OnNotify(std::string_view payload) {
   notifications_.fetch_add(1, std::memory_order_relaxed);
   if (options_.on_notify) options_.on_notify(payload);
+}
+
+void Client::OnCommitGroup(size_t writes, size_t rolled_back) {
+  commit_groups_.fetch_add(1, std::memory_order_relaxed);
+  durable_writes_.fetch_add(writes, std::memory_order_relaxed);
+  group_rollbacks_.fetch_add(rolled_back, std::memory_order_relaxed);
 }
 
 void Client::ArmTicker() {
@@ -230,10 +274,13 @@ void Client::OnTick() {
   {
     std::lock_guard lock(mutex_);
     if (stopped_) return;
-    // Deadlines are submission time + one time-out: the queue is in order.
-    while (!queue_.empty() && queue_.front().deadline <= now) {
-      expired.push_back(std::move(queue_.front()));
-      queue_.pop_front();
+    // Deadlines are submission time + one time-out: a queue is in order.
+    for (LaneQueue& lane : lanes_) {
+      while (!lane.commands.empty() && lane.commands.front().deadline <= now) {
+        expired.push_back(std::move(lane.commands.front()));
+        lane.commands.pop_front();
+        --queued_;
+      }
     }
   }
   FailAll(expired, Unavailable("postgres: no connection answered in time"));

@@ -1,8 +1,19 @@
 // The PostgreSQL store's connection machinery: an io_context with its own
-// threads, a bounded pool of pipelined connections fed from one queue of
-// commands, and one LISTEN connection.
+// threads, a bounded pool of pipelined connections, and one LISTEN
+// connection.
 //
-// Submit() never blocks: a command waits in the queue until a ready
+// The pool is split in two lanes, each with its own queue. Durable
+// statements (Statement::durable: Complete, Checkpoint, Delete, and the
+// lease writes when they are synchronous), whose commits wait for the WAL
+// flush, go to the commit connections; everything else (reads, and lease
+// writes that commit asynchronously) to the lease connections, so they
+// never wait in a pipeline behind somebody's flush. A commit connection has one commit
+// group (pg_connection.h) in flight at a time: the durable statements that queue up
+// meanwhile leave together as the next group, so the number of WAL flushes follows the
+// disk's pace, not the callers' (as in the RocksDB store's group commit). A pool of one
+// connection serves both lanes.
+//
+// Submit() never blocks: a command waits in its queue until a ready
 // connection takes it or its deadline passes (kUnavailable). While every
 // pool connection is known to be down (the last attempt to connect failed
 // and none is ready) commands fail at once, so callers learn of an outage
@@ -91,18 +102,41 @@ class Client {
   size_t connections_ready() const {
     return ready_count_.load(std::memory_order_acquire);
   }
+  // Transactions of durable statements (commit groups) answered so far,
+  // the statements in them, and those of them rolled back by another
+  // member's failure.
+  uint64_t commit_groups() const {
+    return commit_groups_.load(std::memory_order_relaxed);
+  }
+  uint64_t durable_writes() const {
+    return durable_writes_.load(std::memory_order_relaxed);
+  }
+  uint64_t group_rollbacks() const {
+    return group_rollbacks_.load(std::memory_order_relaxed);
+  }
 
-  // For Connection (called on its strand).
-  void TakeCommands(size_t room, std::vector<Command>& out);
+  // For Connection (called on its strand). Takes up to `room` commands of
+  // `lanes` (bit 1 << Lane each): a share of the queued leases and reads,
+  // every queued durable statement.
+  void TakeCommands(unsigned lanes, size_t room, std::vector<Command>& out);
   // `again`: the connection had been ready before (a reconnect).
   void OnReady(Connection& connection, bool listener, bool again);
   void OnLost(Connection& connection, bool was_ready, bool listener, const Status& why);
   void OnNotify(std::string_view payload);
+  void OnCommitGroup(size_t writes, size_t rolled_back);
 
  private:
+  struct LaneQueue {
+    std::deque<Command> commands;
+    size_t ready = 0;  // ready connections serving the lane
+  };
+
   // Why a new command cannot be queued now (ok: it can). Holds mutex_.
   Status Refusal() const;
-  void WakeOne();
+  // Wakes the least loaded ready connection that serves `lane`.
+  void WakeOne(Lane lane);
+  // Takes every queued command. Holds mutex_.
+  std::deque<Command> TakeQueuesLocked();
   void ArmTicker();
   void OnTick();
   bool OnIoThread() const;
@@ -118,16 +152,20 @@ class Client {
 
   std::mutex mutex_;
   std::condition_variable ready_cv_;
-  std::deque<Command> queue_;
+  LaneQueue lanes_[kLaneCount];
   bool stopped_ = false;
   bool down_ = false;  // the last attempt failed and nothing is ready
   bool listening_ = false;
   Status last_error_;
+  size_t queued_ = 0;  // in every lane
   size_t next_wake_ = 0;
 
   std::atomic<size_t> ready_count_{0};
   std::atomic<uint64_t> reconnects_{0};
   std::atomic<uint64_t> notifications_{0};
+  std::atomic<uint64_t> commit_groups_{0};
+  std::atomic<uint64_t> durable_writes_{0};
+  std::atomic<uint64_t> group_rollbacks_{0};
 };
 
 }  // namespace idem::pg

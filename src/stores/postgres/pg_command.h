@@ -21,6 +21,9 @@ struct Reply {
   Status status;
   std::string sqlstate;
   ResultPtr result;
+  // Another statement of its commit group failed, so nothing of this one
+  // was committed: it may simply run again.
+  bool group_rolled_back = false;
 };
 
 struct Command {
@@ -36,5 +39,16 @@ struct Command {
   SteadyClock::time_point deadline;
   std::function<void(Reply)> done;  // runs exactly once
 };
+
+// Which pool connections run a command (pg_client.h): durable statements
+// the commit connections, everything else the lease connections. (A
+// connection's own set-up commands are no lane's.)
+enum Lane : size_t { kLeaseLane, kCommitLane, kLaneCount };
+
+inline Lane LaneOf(const Command& command) {
+  const bool durable = command.kind == Command::Kind::kExecute &&
+                       command.statement != nullptr && command.statement->durable;
+  return durable ? kCommitLane : kLeaseLane;
+}
 
 }  // namespace idem::pg

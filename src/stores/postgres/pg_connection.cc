@@ -28,12 +28,22 @@ Status Broken(std::string_view what, const PGconn* conn) {
   return Unavailable("postgres " + std::string(what) + ": " + ErrorMessage(conn));
 }
 
+bool Succeeded(const PGresult* result) {
+  const ExecStatusType status = result ? PQresultStatus(result) : PGRES_FATAL_ERROR;
+  return status == PGRES_TUPLES_OK || status == PGRES_COMMAND_OK;
+}
+
+bool Aborted(const PGresult* result) {
+  return result && PQresultStatus(result) == PGRES_PIPELINE_ABORTED;
+}
+
 }  // namespace
 
-Connection::Connection(Client& client, Role role, size_t index)
+Connection::Connection(Client& client, Role role, size_t index, unsigned lanes)
     : client_(client),
       role_(role),
       index_(index),
+      lanes_(lanes),
       strand_(asio::make_strand(client.io())),
       timer_(strand_),
       jitter_(static_cast<uint32_t>(index * 7919 +
@@ -189,6 +199,13 @@ void Connection::SendSetup() {
     plan.kind = Command::Kind::kQuery;
     plan.sql = "SET plan_cache_mode = force_generic_plan";
     setup.push_back(std::move(plan));
+    // The statements are written for READ COMMITTED (a snapshot per
+    // statement, ON CONFLICT's row locking), whatever the database's
+    // default: a stricter one would only add serialization failures.
+    Command isolation;
+    isolation.kind = Command::Kind::kQuery;
+    isolation.sql = "SET default_transaction_isolation = 'read committed'";
+    setup.push_back(std::move(isolation));
     for (const Statement& statement : options.statements) {
       Command prepare;
       prepare.kind = Command::Kind::kPrepare;
@@ -221,8 +238,8 @@ void Connection::SendSetup() {
     };
   }
   for (auto& command : setup) {
-    const bool sent = Send(command);
-    inflight_.push_back(Entry{std::move(command), nullptr});
+    const bool sent = Send(command, /*sync=*/true);
+    inflight_.push_back(Entry{std::move(command), nullptr, true});
     if (!sent) {
       Fail(Broken("connection setup", conn_.get()));
       return;
@@ -284,30 +301,55 @@ void Connection::DrainNotifications() {
   }
 }
 
-// Results arrive in order: the command's result(s), a NULL that ends them,
-// then PGRES_PIPELINE_SYNC for its Sync, which completes the command.
+// Results arrive in order: each command's result(s) and a NULL that ends
+// them; if the commit fails (a deferred check, a serialization failure),
+// its error and a NULL; then PGRES_PIPELINE_SYNC for the Sync that ended
+// the transaction (one command, or a commit group), which completes the
+// commands before it.
 bool Connection::ProcessResults() {
   const uint64_t generation = generation_;
-  int nulls_in_a_row = 0;
   while (!inflight_.empty() && !PQisBusy(conn_.get())) {
     ResultPtr result(PQgetResult(conn_.get()));
+    const bool commands_done = answered_ > 0 && inflight_[answered_ - 1].ends_transaction;
+    bool in_step = true;
     if (!result) {
-      if (++nulls_in_a_row > 1) {
-        Fail(Unavailable("postgres pipeline out of step"));
-        return false;
+      // A command's results end (each has at least one), or a commit error's.
+      if (commands_done) {
+        in_step = commit_error_ != nullptr;
+      } else if (answered_ < inflight_.size() && inflight_[answered_].result) {
+        ++answered_;
+      } else {
+        in_step = false;
       }
-      continue;
+    } else if (PQresultStatus(result.get()) != PGRES_PIPELINE_SYNC) {
+      if (commands_done) {
+        if (!commit_error_) commit_error_ = std::move(result);
+      } else if (answered_ < inflight_.size() && !inflight_[answered_].result) {
+        inflight_[answered_].result = std::move(result);
+      }
+    } else if (!commands_done) {
+      in_step = false;
+    } else {
+      std::vector<Entry> transaction;
+      transaction.reserve(answered_);
+      for (size_t i = 0; i < answered_; ++i) {
+        transaction.push_back(std::move(inflight_.front()));
+        inflight_.pop_front();
+      }
+      answered_ = 0;
+      ResultPtr commit_error = std::move(commit_error_);
+      load_.store(inflight_.size(), std::memory_order_relaxed);
+      // The commit group is done: Pump (below) takes the next one.
+      if (LaneOf(transaction.back().command) == kCommitLane) {
+        committing_.store(false, std::memory_order_release);
+      }
+      DeliverTransaction(std::move(transaction), commit_error.get());
+      if (generation != generation_) return false;
     }
-    nulls_in_a_row = 0;
-    if (PQresultStatus(result.get()) != PGRES_PIPELINE_SYNC) {
-      if (!inflight_.front().result) inflight_.front().result = std::move(result);
-      continue;
+    if (!in_step) {
+      Fail(Unavailable("postgres pipeline out of step"));
+      return false;
     }
-    Entry entry = std::move(inflight_.front());
-    inflight_.pop_front();
-    load_.store(inflight_.size(), std::memory_order_relaxed);
-    Deliver(std::move(entry));
-    if (generation != generation_) return false;
   }
   if (PQstatus(conn_.get()) == CONNECTION_BAD) {
     Fail(Broken("connection", conn_.get()));
@@ -316,20 +358,39 @@ bool Connection::ProcessResults() {
   return true;
 }
 
-void Connection::Deliver(Entry entry) {
-  Reply reply;
-  PGresult* result = entry.result.get();
-  const ExecStatusType status = result ? PQresultStatus(result) : PGRES_FATAL_ERROR;
-  if (status == PGRES_TUPLES_OK || status == PGRES_COMMAND_OK) {
-    reply.result = std::move(entry.result);
-  } else if (status == PGRES_PIPELINE_ABORTED) {
-    reply.status = Unavailable("postgres pipeline aborted");
-  } else {
-    reply.sqlstate = SqlState(result);
-    reply.status = StatusFromError(
-        reply.sqlstate, result ? PQresultErrorMessage(result) : "no result", "statement");
+// Answers the commands of one transaction. It committed only if every
+// command succeeded and so did the commit; otherwise nothing of it did.
+void Connection::DeliverTransaction(std::vector<Entry> entries,
+                                    const PGresult* commit_error) {
+  const bool failed_command =
+      std::any_of(entries.begin(), entries.end(), [](const Entry& e) {
+        return !Succeeded(e.result.get()) && !Aborted(e.result.get());
+      });
+  std::vector<Reply> replies(entries.size());
+  size_t rolled_back = 0;
+  for (size_t i = 0; i < entries.size(); ++i) {
+    // The commit's error, if any, is every command's.
+    const PGresult* result = commit_error ? commit_error : entries[i].result.get();
+    Reply& reply = replies[i];
+    if (Succeeded(result) && !failed_command) {
+      reply.result = std::move(entries[i].result);
+    } else if (Succeeded(result) || Aborted(result)) {
+      reply.status = Conflict("postgres: rolled back with its commit group");
+      reply.group_rolled_back = true;
+      ++rolled_back;
+    } else {
+      reply.sqlstate = SqlState(result);
+      reply.status = StatusFromError(reply.sqlstate,
+                                     result ? PQresultErrorMessage(result) : "no result",
+                                     "statement");
+    }
   }
-  entry.command.done(std::move(reply));
+  if (LaneOf(entries.back().command) == kCommitLane) {
+    client_.OnCommitGroup(entries.size(), rolled_back);
+  }
+  for (size_t i = 0; i < entries.size(); ++i) {
+    entries[i].command.done(std::move(replies[i]));
+  }
 }
 
 void Connection::Pump() {
@@ -337,21 +398,41 @@ void Connection::Pump() {
   const size_t depth = std::max<size_t>(1, client_.options().pipeline_depth);
   if (inflight_.size() >= depth) return;
   std::vector<Command> batch;
-  client_.TakeCommands(depth - inflight_.size(), batch);
+  unsigned lanes = lanes_;
+  if (committing()) lanes &= ~(1u << kCommitLane);
+  client_.TakeCommands(lanes, depth - inflight_.size(), batch);
+  // Leases and reads first, each its own transaction; then the durable
+  // statements, one commit group, so that (on a connection serving both
+  // lanes) no lease waits behind their WAL flush.
+  const auto grouped = [](const Command& c) { return LaneOf(c) == kCommitLane; };
+  const auto group = std::stable_partition(
+      batch.begin(), batch.end(), [&grouped](const Command& c) { return !grouped(c); });
+  // A group's statements lock their rows until its commit: taken in key
+  // order (every statement's first parameter is its key), two groups never
+  // wait for each other in a cycle.
+  std::stable_sort(group, batch.end(), [](const Command& a, const Command& b) {
+    return a.params.front() < b.params.front();
+  });
   for (size_t i = 0; i < batch.size(); ++i) {
-    if (!Send(batch[i])) {
+    const bool sync = !grouped(batch[i]) || i + 1 == batch.size();
+    if (!Send(batch[i], sync)) {
       for (size_t j = i; j < batch.size(); ++j) {
-        inflight_.push_back(Entry{std::move(batch[j]), nullptr});
+        inflight_.push_back(Entry{std::move(batch[j]), nullptr, true});
       }
       Fail(Broken("send", conn_.get()));
       return;
     }
-    inflight_.push_back(Entry{std::move(batch[i]), nullptr});
+    inflight_.push_back(Entry{std::move(batch[i]), nullptr, sync});
+    if (grouped(inflight_.back().command)) {
+      committing_.store(true, std::memory_order_release);
+    }
   }
   load_.store(inflight_.size(), std::memory_order_relaxed);
 }
 
-bool Connection::Send(const Command& command) {
+// Sends one command, and a Sync after it when `sync` (ending its
+// transaction).
+bool Connection::Send(const Command& command, bool sync) {
   PGconn* conn = conn_.get();
   int sent = 0;
   switch (command.kind) {
@@ -381,7 +462,7 @@ bool Connection::Send(const Command& command) {
                                nullptr, 0);
       break;
   }
-  return sent == 1 && PQpipelineSync(conn) == 1;
+  return sent == 1 && (!sync || PQpipelineSync(conn) == 1);
 }
 
 void Connection::ArmRead() {
@@ -460,6 +541,9 @@ void Connection::CloseHandle() {
     socket_.reset();
   }
   reading_ = writing_ = want_write_ = false;
+  answered_ = 0;
+  commit_error_.reset();
+  committing_.store(false, std::memory_order_release);
   conn_.reset();
 }
 

@@ -8,6 +8,17 @@
 // every command is its own implicit transaction; the listener connection
 // runs LISTEN and hands NOTIFY payloads to the Client.
 //
+// Commit groups: the durable statements (Statement::durable) a connection
+// takes from the queue together are sent after the others and share one
+// Sync, hence one transaction and one WAL flush. PostgreSQL lets the
+// commits of concurrent backends share a flush, but a pipeline runs its
+// transactions one after the other, each waiting for its own flush; this
+// is the same grouping within one connection, so a small pool commits as
+// many results per flush as there are callers. Nothing of a group is
+// answered before its Sync (its commit); if one statement fails, the
+// transaction is rolled back and the others are answered
+// `group_rolled_back`, to be run again.
+//
 // asio's epoll reactor is edge-triggered and does not re-check readiness
 // for async_wait, so Service() reads until the socket is drained and checks
 // readiness again after arming its waits; a spurious wake-up costs one
@@ -29,6 +40,7 @@
 #include <deque>
 #include <optional>
 #include <random>
+#include <vector>
 
 #include "stores/postgres/pg_command.h"
 #include "stores/postgres/pg_handles.h"
@@ -43,7 +55,8 @@ class Connection {
  public:
   enum class Role { kPool, kListener };
 
-  Connection(Client& client, Role role, size_t index);
+  // `lanes`: bit 1 << Lane for each lane (pg_command.h) it serves.
+  Connection(Client& client, Role role, size_t index, unsigned lanes);
   Connection(const Connection&) = delete;
   Connection& operator=(const Connection&) = delete;
   ~Connection();
@@ -54,6 +67,9 @@ class Connection {
   void Shutdown();                         // fail what it carries; no reconnect
 
   bool ready() const { return ready_.load(std::memory_order_acquire); }
+  bool Serves(Lane lane) const { return (lanes_ & (1u << lane)) != 0; }
+  // A commit group is in flight: it takes no durable statement until then.
+  bool committing() const { return committing_.load(std::memory_order_acquire); }
   size_t load() const { return load_.load(std::memory_order_relaxed); }
 
  private:
@@ -61,7 +77,8 @@ class Connection {
 
   struct Entry {
     Command command;
-    ResultPtr result;  // the command's first result
+    ResultPtr result;              // the command's first result
+    bool ends_transaction = true;  // a Sync was sent after it
   };
 
   void Connect();
@@ -72,13 +89,13 @@ class Connection {
   void Service();
   bool ReadAvailable();
   bool ProcessResults();
+  void DeliverTransaction(std::vector<Entry> entries, const PGresult* commit_error);
   void DrainNotifications();
   void Pump();
-  bool Send(const Command& command);
+  bool Send(const Command& command, bool sync);
   void ArmRead();
   void ArmWrite();
   bool SocketReady(short events) const;
-  void Deliver(Entry entry);
   void Fail(const Status& why);
   void CloseHandle();
   void ScheduleReconnect(std::chrono::milliseconds delay);
@@ -88,6 +105,7 @@ class Connection {
   Client& client_;
   const Role role_;
   const size_t index_;
+  const unsigned lanes_;
   asio::strand<asio::io_context::executor_type> strand_;
   asio::steady_timer timer_;  // connect deadline, then reconnect back-off
   std::optional<asio::posix::stream_descriptor> socket_;
@@ -96,6 +114,10 @@ class Connection {
   uint64_t generation_ = 0;    // bumped on every close: stale handlers see it
   uint64_t connect_step_ = 0;  // one live continuation per connect step
   std::deque<Entry> inflight_;
+  // Leading entries of inflight_ whose results all arrived, and the error
+  // of a failed commit (it arrives after the last command's results).
+  size_t answered_ = 0;
+  ResultPtr commit_error_;
   bool reading_ = false;
   bool writing_ = false;
   bool want_write_ = false;
@@ -105,6 +127,7 @@ class Connection {
   std::atomic<bool> ready_{false};
   std::atomic<bool> wake_posted_{false};
   std::atomic<size_t> load_{0};
+  std::atomic<bool> committing_{false};
 };
 
 }  // namespace idem::pg

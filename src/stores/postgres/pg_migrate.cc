@@ -19,7 +19,7 @@ Result<int> ReadVersion(Session& session, const Schema& schema) {
   return std::atoi(PQgetvalue(max->get(), 0, 0));
 }
 
-Status ApplyInTransaction(Session& session, const Schema& schema) {
+Status ApplyInTransaction(Session& session, const Schema& schema, int target_version) {
   Status status =
       session.Exec("SELECT pg_advisory_xact_lock(hashtext($1))", {schema.lock_name});
   if (!status.ok()) return status;
@@ -45,7 +45,7 @@ Status ApplyInTransaction(Session& session, const Schema& schema) {
                               ")");
   }
   for (const Migration& migration : schema.migrations) {
-    if (migration.version <= *current) continue;
+    if (migration.version <= *current || migration.version > target_version) continue;
     for (const std::string& sql : migration.statements) {
       status = session.Exec(sql);
       if (!status.ok()) return status;
@@ -64,10 +64,10 @@ Result<int> CurrentVersion(Session& session, const Schema& schema) {
   return ReadVersion(session, schema);
 }
 
-Status Migrate(Session& session, const Schema& schema) {
+Status Migrate(Session& session, const Schema& schema, int target_version) {
   Status status = session.Exec("BEGIN");
   if (!status.ok()) return status;
-  status = ApplyInTransaction(session, schema);
+  status = ApplyInTransaction(session, schema, target_version);
   if (!status.ok()) {
     (void)session.Exec("ROLLBACK");
     return status;

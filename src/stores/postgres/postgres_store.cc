@@ -13,6 +13,7 @@
 #include <boost/asio/strand.hpp>
 #include <limits>
 #include <memory>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -44,6 +45,12 @@ std::string Ms(int64_t value) { return pg::Int8Param(value); }
 
 size_t Rows(const Reply& reply) {
   return reply.result ? static_cast<size_t>(PQntuples(reply.result.get())) : 0;
+}
+
+// A failure that running the statement again may cure: a race lost to a
+// concurrent transaction, or a commit group rolled back by another member.
+bool Retryable(const Reply& reply) {
+  return reply.group_rolled_back || pg::IsRetryableRace(reply.sqlstate);
 }
 
 Status RetriesExhausted(std::string_view what) {
@@ -108,7 +115,40 @@ class StoreCore {
     stats.cache_hits = cache_hits_.load(std::memory_order_relaxed);
     stats.begin_retries = begin_retries_.load(std::memory_order_relaxed);
     stats.connections_ready = client_.connections_ready();
+    stats.commit_groups = client_.commit_groups();
+    stats.durable_writes = client_.durable_writes();
+    stats.group_rollbacks = client_.group_rollbacks();
     return stats;
+  }
+
+  std::vector<StoreMetric> Metrics() const {
+    using Kind = StoreMetric::Kind;
+    const PostgresStoreStats s = Stats();
+    const auto n = [](uint64_t value) { return static_cast<double>(value); };
+    return {
+        {"rows_reaped_total", "Expired rows deleted by the reaper (Sweep).",
+         Kind::kCounter, n(s.rows_reaped)},
+        {"reconnects_total", "PostgreSQL connections re-established after a loss.",
+         Kind::kCounter, n(s.reconnects)},
+        {"notifications_total",
+         "NOTIFY messages received (completions, releases, deletes).", Kind::kCounter,
+         n(s.notifications)},
+        {"cache_hits_total",
+         "Begin calls answered from the local cache of completed records.",
+         Kind::kCounter, n(s.cache_hits)},
+        {"begin_retries_total", "Begin statements run again after losing a race.",
+         Kind::kCounter, n(s.begin_retries)},
+        {"commit_groups_total", "Transactions of durable writes, each one WAL flush.",
+         Kind::kCounter, n(s.commit_groups)},
+        {"durable_writes_total",
+         "Writes that waited for the WAL flush, in commit groups.", Kind::kCounter,
+         n(s.durable_writes)},
+        {"group_rollbacks_total",
+         "Durable writes rolled back by another write of their group, then run again.",
+         Kind::kCounter, n(s.group_rollbacks)},
+        {"connections_ready", "Pool connections to PostgreSQL usable right now.",
+         Kind::kGauge, n(s.connections_ready)},
+    };
   }
 
   // ---- Begin ---------------------------------------------------------------
@@ -128,59 +168,124 @@ class StoreCore {
              1);
   }
 
+  // Begin is one INSERT ... ON CONFLICT that acquires the key or writes
+  // nothing (pg_schema.cc); when it did not acquire, the record is read to
+  // say why (Completed, Mismatch, InFlight). The read decides nothing: a
+  // record that changed in between makes the Begin run again, then as
+  // BeginAnswering, which answers from its own snapshot (callers taking and
+  // releasing one key in quick turns would otherwise keep missing it).
   void RunBegin(std::shared_ptr<const BeginRequest> request,
-                Callback<Result<BeginResult>> done, int attempt) {
+                Callback<Result<BeginResult>> done, int attempt, bool answering = false) {
     const int64_t now = clock_->NowMs();
     const int64_t lease = now + request->lease_ttl_ms;
     const int64_t expires = now + std::max(request->lease_ttl_ms, request->ttl_ms);
     const uint64_t epoch = cache_.epoch();
-    Run(pg::kBegin,
+    Run(answering ? pg::kBeginAnswering : pg::kBegin,
         {request->key, request->fingerprint, request->owner, Ms(now), Ms(lease),
          Ms(expires)},
-        [this, request, done = std::move(done), attempt, now,
+        [this, request, done = std::move(done), attempt, answering, now, lease, expires,
          epoch](Reply reply) mutable {
-          bool raced = false;
-          Result<BeginResult> result =
-              BeginFromReply(*request, reply, now, epoch, &raced);
-          if (raced) {
-            if (attempt >= kMaxAttempts) {
-              done(RetriesExhausted("begin"));
-              return;
+          if (!reply.status.ok()) {
+            if (Retryable(reply)) {
+              RetryBegin(std::move(request), std::move(done), attempt, answering);
+            } else {
+              done(reply.status);
             }
-            begin_retries_.fetch_add(1, std::memory_order_relaxed);
-            RunBegin(std::move(request), std::move(done), attempt + 1);
             return;
           }
-          done(std::move(result));
+          if (answering) {
+            bool raced = false;
+            Result<BeginResult> result =
+                Answered(*request, reply, now, lease, expires, epoch, &raced);
+            if (raced) {
+              RetryBegin(std::move(request), std::move(done), attempt, answering);
+              return;
+            }
+            done(std::move(result));
+            return;
+          }
+          if (Rows(reply) == 1) {
+            RowReader row(reply.result.get(), 0);
+            done(Acquired(*request, row, 0, lease, expires));
+            return;
+          }
+          Run(pg::kGet, {request->key, Ms(now)},
+              [this, request, done = std::move(done), attempt, now,
+               epoch](Reply got) mutable {
+                bool raced = false;
+                Result<BeginResult> result =
+                    Refused(*request, RecordFromGet(got), now, epoch, &raced);
+                if (raced) {
+                  RetryBegin(std::move(request), std::move(done), attempt,
+                             /*answering=*/true);
+                  return;
+                }
+                done(std::move(result));
+              });
         });
   }
 
-  // Sets *raced when the statement lost a race and must run again.
-  Result<BeginResult> BeginFromReply(const BeginRequest& request, const Reply& reply,
-                                     int64_t now, uint64_t epoch, bool* raced) {
-    const Status race = Conflict("postgres begin: raced");
-    if (!reply.status.ok()) {
-      *raced = pg::IsRetryableRace(reply.sqlstate);
-      return reply.status;
+  void RetryBegin(std::shared_ptr<const BeginRequest> request,
+                  Callback<Result<BeginResult>> done, int attempt, bool answering) {
+    if (attempt >= kMaxAttempts) {
+      done(RetriesExhausted("begin"));
+      return;
     }
-    // No row: a concurrent Begin inserted the key after this statement's
-    // snapshot was taken, and its lease is live. The next run sees it.
-    if (Rows(reply) == 0) {
-      *raced = true;
-      return race;
-    }
+    begin_retries_.fetch_add(1, std::memory_order_relaxed);
+    RunBegin(std::move(request), std::move(done), attempt + 1, answering);
+  }
+
+  // The new in-flight record: what Begin returned (BeginColumn, from
+  // `first`) and what the caller sent.
+  static Result<BeginResult> Acquired(const BeginRequest& request, RowReader& row,
+                                      int first, int64_t lease, int64_t expires) {
+    auto record = std::make_shared<Record>();
+    record->key = request.key;
+    record->state = RecordState::kInFlight;
+    record->fingerprint = request.fingerprint;
+    record->owner = request.owner;
+    record->fence = static_cast<uint64_t>(row.Int8(first + pg::kBeginFence));
+    record->lease_expires_at_ms = lease;
+    record->recovery.phase = row.Bytes(first + pg::kBeginRecoveryPhase);
+    record->recovery.state = row.Bytes(first + pg::kBeginRecoveryState);
+    record->created_at_ms = row.Int8(first + pg::kBeginCreatedAt);
+    record->expires_at_ms = expires;
+    if (!row.ok()) return DataLoss("postgres begin: malformed answer");
+    return BeginResult{BeginOutcome::kAcquired, std::move(record)};
+  }
+
+  // BeginAnswering's row: acquired, or the record its snapshot saw.
+  Result<BeginResult> Answered(const BeginRequest& request, const Reply& reply,
+                               int64_t now, int64_t lease, int64_t expires,
+                               uint64_t epoch, bool* raced) {
+    if (Rows(reply) != 1) return DataLoss("postgres begin: malformed answer");
     RowReader row(reply.result.get(), 0);
-    const bool acquired = row.Bool(0);
-    auto record = pg::ReadRecord(row, 1);
-    if (!record.ok()) return record.status();
+    if (row.Bool(0)) {
+      return Acquired(request, row, pg::kAnsweringFirstBeginColumn, lease, expires);
+    }
+    Result<RecordPtr> record = NotFound("no record for this key");
+    if (!row.IsNull(pg::kAnsweringFirstRecordColumn)) {
+      record = pg::ReadRecord(row, pg::kAnsweringFirstRecordColumn);
+    }
+    return Refused(request, std::move(record), now, epoch, raced);
+  }
+
+  // Why Begin did not acquire, from the record as it stands (read after
+  // the Begin, or from BeginAnswering's snapshot). Sets *raced when it is
+  // gone or now takeable: a concurrent change got in between, so the Begin
+  // runs again.
+  Result<BeginResult> Refused(const BeginRequest& request, Result<RecordPtr> record,
+                              int64_t now, uint64_t epoch, bool* raced) {
+    if (!record.ok()) {
+      if (record.status().code() != StatusCode::kNotFound) return record.status();
+      *raced = true;
+      return Conflict("postgres begin: raced");
+    }
     const RecordPtr& r = *record;
-    if (acquired) return BeginResult{BeginOutcome::kAcquired, r};
-    // The snapshot showed a row this Begin could have taken, yet the
-    // conflicting write lost to a concurrent one: look again.
     if (r->IsExpired(now) ||
         (r->LeaseExpired(now) && r->fingerprint == request.fingerprint)) {
       *raced = true;
-      return race;
+      return Conflict("postgres begin: raced");
     }
     if (r->fingerprint != request.fingerprint) {
       return BeginResult{BeginOutcome::kMismatch, r};
@@ -199,43 +304,87 @@ class StoreCore {
     RunComplete(std::move(shared), std::move(done), 1);
   }
 
+  // Complete is one owner-checked UPDATE; when it stored nothing, the
+  // record is read to say why (lease lost, already completed, or a
+  // concurrent change: run again).
   void RunComplete(std::shared_ptr<CompleteRequest> request, Callback<Status> done,
                    int attempt) {
     const int64_t now = clock_->NowMs();
+    const int64_t expires = now + request->ttl_ms;
     const StoredResponse& response = request->response;
     const uint64_t epoch = cache_.epoch();
     Run(pg::kComplete,
         {request->key, request->owner, Ms(now), pg::Int4Param(response.status),
-         pg::EncodeHeaders(response.headers), response.body, Ms(now + request->ttl_ms)},
-        [this, request, done = std::move(done), attempt, epoch](Reply reply) mutable {
-          if (ShouldRetry(reply, attempt)) {
-            RunComplete(std::move(request), std::move(done), attempt + 1);
-            return;
-          }
+         pg::EncodeHeaders(response.headers), response.body, Ms(expires)},
+        [this, request, done = std::move(done), attempt, now, expires,
+         epoch](Reply reply) mutable {
           if (!reply.status.ok()) {
-            done(Retried(reply.status, attempt, "complete"));
+            if (Retryable(reply) && attempt < kMaxAttempts) {
+              RunComplete(std::move(request), std::move(done), attempt + 1);
+            } else {
+              done(Retried(reply.status, attempt, "complete"));
+            }
             return;
           }
-          RowReader row(reply.result.get(), 0);
-          const int32_t verdict = row.Int4(0);
-          if (!row.ok()) {
-            done(DataLoss("postgres complete: malformed answer"));
+          if (Rows(reply) == 1) {
+            Completed(std::move(request), reply, expires, epoch, std::move(done));
             return;
           }
-          if (verdict != pg::kVerdictOk) {
-            done(VerdictStatus(verdict));
-            return;
-          }
-          auto stored = pg::ReadRecord(row, 1);
-          if (stored.ok()) {
-            auto record = std::make_shared<Record>(**stored);
-            record->response = std::move(request->response);
-            RecordPtr completed = std::move(record);
-            if (options_.cache_completed) cache_.Insert(completed, epoch);
-            WakeLocal(request->key, completed);
-          }
-          done(Status::Ok());
+          Run(pg::kGet, {request->key, Ms(now)},
+              [this, request, done = std::move(done), attempt](Reply got) mutable {
+                std::optional<Status> why = NotCompleted(*request, got);
+                if (why) {
+                  done(std::move(*why));
+                } else if (attempt < kMaxAttempts) {
+                  RunComplete(std::move(request), std::move(done), attempt + 1);
+                } else {
+                  done(RetriesExhausted("complete"));
+                }
+              });
         });
+  }
+
+  // The stored record (what Complete returned, CompleteColumn, and what the
+  // caller sent) goes to the cache and to local waiters.
+  void Completed(std::shared_ptr<CompleteRequest> request, const Reply& reply,
+                 int64_t expires, uint64_t epoch, Callback<Status> done) {
+    RowReader row(reply.result.get(), 0);
+    auto record = std::make_shared<Record>();
+    record->key = request->key;
+    record->state = RecordState::kCompleted;
+    record->fingerprint = row.Bytes(pg::kCompleteFingerprint);
+    record->owner = request->owner;
+    record->fence = static_cast<uint64_t>(row.Int8(pg::kCompleteFence));
+    record->lease_expires_at_ms = row.Int8(pg::kCompleteLeaseExpiresAt);
+    record->created_at_ms = row.Int8(pg::kCompleteCreatedAt);
+    record->expires_at_ms = expires;
+    record->response = std::move(request->response);
+    if (row.ok()) {
+      RecordPtr completed = std::move(record);
+      if (options_.cache_completed) cache_.Insert(completed, epoch);
+      WakeLocal(request->key, completed);
+    }
+    // Stored either way: a malformed answer only keeps it out of the cache.
+    done(Status::Ok());
+  }
+
+  // Why Complete stored nothing, from the record read after it; nullopt
+  // when the caller's lease is still there (a concurrent change got in the
+  // way: run again).
+  static std::optional<Status> NotCompleted(const CompleteRequest& request,
+                                            const Reply& got) {
+    if (!got.status.ok()) return got.status;
+    const Status lost =
+        LeaseLost("the lease is gone (expired, released, deleted or taken over)");
+    if (Rows(got) == 0) return lost;
+    RowReader row(got.result.get(), 0);
+    auto record = pg::ReadRecord(row, 0);
+    if (!record.ok()) return record.status();
+    if ((*record)->owner != request.owner) return lost;
+    if ((*record)->state == RecordState::kCompleted) {
+      return FailedPrecondition("the record is already completed");
+    }
+    return std::nullopt;
   }
 
   void Release(std::string key, std::string owner, Callback<Status> done) {
@@ -318,7 +467,7 @@ class StoreCore {
   // attempts remain.
   bool ShouldRetry(const Reply& reply, int attempt) {
     if (attempt >= kMaxAttempts) return false;
-    if (!reply.status.ok()) return pg::IsRetryableRace(reply.sqlstate);
+    if (!reply.status.ok()) return Retryable(reply);
     if (Rows(reply) != 1) return false;
     RowReader row(reply.result.get(), 0);
     return row.Int4(0) == pg::kVerdictRaced;
@@ -345,11 +494,15 @@ class StoreCore {
     return pg::ReadRecord(row, 0);
   }
 
-  void Delete(std::string key, Callback<Status> done) {
+  void Delete(std::string key, Callback<Status> done, int attempt = 1) {
     Run(pg::kDelete, {key, Ms(clock_->NowMs())},
-        [this, key, done = std::move(done)](Reply reply) mutable {
+        [this, key, done = std::move(done), attempt](Reply reply) mutable {
+          if (!reply.status.ok() && reply.group_rolled_back && attempt < kMaxAttempts) {
+            Delete(std::move(key), std::move(done), attempt + 1);
+            return;
+          }
           if (!reply.status.ok()) {
-            done(reply.status);
+            done(Retried(reply.status, attempt, "delete"));
             return;
           }
           if (options_.cache_completed) cache_.Erase(key);
@@ -590,6 +743,8 @@ class PostgresStore final : public Store {
   }
   void Ping(Callback<Status> done) override { core_->Ping(std::move(done)); }
 
+  std::vector<StoreMetric> Metrics() const override { return core_->Metrics(); }
+
   PostgresStoreStats Stats() const { return core_->Stats(); }
 
  private:
@@ -632,7 +787,7 @@ Status CheckSchema(const PostgresStoreOptions& options, const pg::Schema& schema
 
 Result<std::shared_ptr<Store>> NewPostgresStore(const PostgresStoreOptions& options) {
   if (Status status = ValidateOptions(options); !status.ok()) return status;
-  auto schema = pg::BuildSchema(options.schema, options.table);
+  auto schema = pg::BuildSchema(options.schema, options.table, options.sync_leases);
   if (!schema.ok()) return schema.status();
   if (Status status = CheckSchema(options, *schema); !status.ok()) return status;
   auto core = std::make_shared<StoreCore>(options, std::move(*schema));
