@@ -1,10 +1,12 @@
-// The Lua scripts behind every RedisStore operation, and their SHA-1 digests
-// for EVALSHA. Each script touches only KEYS[1] (cluster-safe) and takes
-// ARGV[1] = now (ms, from the store's Clock) and ARGV[2] = the completion
-// channel; the record layout and the reply of each script are documented in
-// docs/stores.md and in lua_scripts.cc.
+// The Lua scripts behind the RedisStore operations that must decide and
+// write atomically, and their SHA-1 digests for EVALSHA. Each script touches
+// only KEYS[1] (cluster-safe) and takes ARGV[1] = now (ms, from the store's
+// Clock). The record layout and the reply of each script are documented in
+// docs/stores.md and in lua_scripts.cc. Reads (Get) need no script.
 #pragma once
 
+#include <array>
+#include <cstddef>
 #include <string>
 #include <string_view>
 
@@ -16,11 +18,11 @@ enum class ScriptId {
   kRelease,
   kExtend,
   kCheckpoint,
-  kGet,
   kDelete,
   kWatch,
   kSweep,
 };
+inline constexpr size_t kScriptCount = 8;
 
 struct LuaScript {
   std::string_view name;
@@ -28,8 +30,29 @@ struct LuaScript {
   std::string sha1;  // lower-case hex, as EVALSHA wants it
 };
 
-// Built once, on first use; thread-safe.
-const LuaScript& Script(ScriptId id);
+// The scripts of one store. The notification channel is written into the
+// scripts as a literal rather than passed with every call (one argument
+// less to convert per call), so stores with different key prefixes run
+// different scripts. Immutable once built; thread-safe.
+class ScriptSet {
+ public:
+  explicit ScriptSet(std::string_view channel);
+
+  const LuaScript& operator[](ScriptId id) const {
+    return scripts_[static_cast<size_t>(id)];
+  }
+
+ private:
+  std::array<LuaScript, kScriptCount> scripts_;
+};
+
+// What the scripts publish on the channel: one event letter, then the
+// record's Redis key.
+inline constexpr char kEventWatchedEnded = 'w';  // a watched flight ended
+inline constexpr char kEventDeleted = 'd';       // Store::Delete, whatever the state
+// Published by the store itself to check that its subscription still hears
+// the channel; nobody acts on it.
+inline constexpr char kEventHeartbeat = 'h';
 
 // Owner-checked scripts (Complete, Release, Extend, Checkpoint) answer one of
 // these integers.
@@ -40,8 +63,8 @@ enum OwnerCheck : long long {
   kOwnerCompleted = 3,  // already completed
 };
 
-// Begin answers {outcome} (a new record: nothing else to say) or
-// {outcome, fields...}; Watch answers {state} or {state, fields...}.
+// Begin answers the integer 1 (a new record: nothing else to say) or
+// {outcome, fields...}; Watch answers an integer state or {3, fields...}.
 enum BeginCode : long long {
   kBeginAcquired = 1,
   kBeginInFlight = 2,

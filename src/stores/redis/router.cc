@@ -76,8 +76,11 @@ struct Router::RefreshRound {
   bool finished = false;
 };
 
-Router::Router(IoThreads& io, RouterOptions options)
-    : io_(io), options_(std::move(options)), refresh_timer_(io.at(0)) {}
+Router::Router(IoThreads& io, RouterOptions options, Counters& counters)
+    : io_(io),
+      options_(std::move(options)),
+      counters_(counters),
+      refresh_timer_(io.at(0)) {}
 
 Router::~Router() = default;
 
@@ -331,7 +334,8 @@ void Router::OnReply(Connection& conn, std::unique_ptr<Command> cmd,
                      const redisReply* reply) {
   if (reply->type == REDIS_REPLY_ERROR) {
     if (cmd->script != nullptr && !cmd->eval && IsErrorWithPrefix(reply, "NOSCRIPT")) {
-      cmd->eval = true;  // EVAL runs it and caches it on this server
+      cmd->UseEval(true);  // EVAL runs it and caches it on this server
+      counters_.script_reloads.fetch_add(1, std::memory_order_relaxed);
       conn.Send(std::move(cmd));
       return;
     }
@@ -344,7 +348,8 @@ void Router::OnReply(Connection& conn, std::unique_ptr<Command> cmd,
                                 std::string(reply->str, reply->len) + ")"));
           return;
         }
-        cmd->eval = false;
+        cmd->UseEval(false);
+        counters_.redirections.fetch_add(1, std::memory_order_relaxed);
         if (redirect->kind == Redirect::Kind::kAsk) {
           cmd->asking = true;
           SendTo(redirect->to, std::move(cmd));
