@@ -76,7 +76,19 @@ TEST(RedisInternalsTest, ScriptsHaveDistinctDigests) {
   const ScriptSet scripts("idem:done");
   EXPECT_EQ(scripts[ScriptId::kBegin].sha1.size(), 40u);
   EXPECT_NE(scripts[ScriptId::kBegin].sha1, scripts[ScriptId::kComplete].sha1);
-  EXPECT_EQ(scripts[ScriptId::kSweep].name, "sweep");
+  // Each id finds its own script.
+  const std::pair<ScriptId, std::string_view> names[] = {
+      {ScriptId::kBegin, "begin"},
+      {ScriptId::kComplete, "complete"},
+      {ScriptId::kRelease, "release"},
+      {ScriptId::kExtend, "extend"},
+      {ScriptId::kCheckpoint, "checkpoint"},
+      {ScriptId::kGet, "get"},
+      {ScriptId::kDelete, "delete"},
+      {ScriptId::kWatch, "watch"},
+      {ScriptId::kSweep, "sweep"}};
+  static_assert(std::size(names) == kScriptCount);
+  for (const auto& [id, name] : names) EXPECT_EQ(scripts[id].name, name);
   // The channel is part of each script, as a Lua literal of any bytes.
   EXPECT_NE(scripts[ScriptId::kBegin].body.find("'idem:done'"), std::string::npos);
   const ScriptSet odd(

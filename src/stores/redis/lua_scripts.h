@@ -2,7 +2,8 @@
 // write atomically, and their SHA-1 digests for EVALSHA. Each script touches
 // only KEYS[1] (cluster-safe) and takes ARGV[1] = now (ms, from the store's
 // Clock). The record layout and the reply of each script are documented in
-// docs/stores.md and in lua_scripts.cc. Reads (Get) need no script.
+// docs/stores.md and in lua_scripts.cc. A new key needs no script: Begin
+// first tries a plain SET NX GET.
 #pragma once
 
 #include <array>
@@ -18,11 +19,12 @@ enum class ScriptId {
   kRelease,
   kExtend,
   kCheckpoint,
+  kGet,
   kDelete,
   kWatch,
   kSweep,
 };
-inline constexpr size_t kScriptCount = 8;
+inline constexpr size_t kScriptCount = 9;
 
 struct LuaScript {
   std::string_view name;
@@ -61,15 +63,22 @@ enum OwnerCheck : long long {
   kOwnerGone = 1,       // absent or expired
   kOwnerOther = 2,      // taken over by another owner
   kOwnerCompleted = 3,  // already completed
+  kOwnerMalformed = 4,  // not a record of this layout
 };
 
-// Begin answers the integer 1 (a new record: nothing else to say) or
-// {outcome, fields...}; Watch answers an integer state or {3, fields...}.
+// Begin answers the integer 1 (the new lease is in place) or {outcome,
+// lease string or hash fields}; Watch answers an integer state or
+// {3, hash fields}; Get answers 0 or {kind, lease string or hash fields}.
 enum BeginCode : long long {
   kBeginAcquired = 1,
   kBeginInFlight = 2,
   kBeginCompleted = 3,
   kBeginMismatch = 4,
+};
+enum GetCode : long long {
+  kGetAbsent = 0,
+  kGetHash = 1,
+  kGetLease = 2,
 };
 enum WatchCode : long long {
   kWatchGone = 0,

@@ -8,6 +8,8 @@
 #include <thread>
 #include <utility>
 
+#include "stores/redis/begin_op.h"
+#include "stores/redis/lease_blob.h"
 #include "stores/redis/record_fields.h"
 #include "stores/redis/replies.h"
 #include "stores/redis/store_core.h"
@@ -15,7 +17,6 @@
 namespace idem {
 namespace {
 
-using redis_internal::BeginReply;
 using redis_internal::Command;
 using redis_internal::DeleteReply;
 using redis_internal::Endpoint;
@@ -37,11 +38,6 @@ int64_t AddMs(int64_t now, int64_t delta) {
 // less, which would delete it at once.
 int64_t TtlUntil(int64_t now, int64_t at) { return std::max<int64_t>(1, at - now); }
 
-bool IsCompleted(const Result<BeginResult>& result) {
-  return result.ok() && result->record &&
-         result->record->state == RecordState::kCompleted;
-}
-
 class RedisStore final : public Store {
  public:
   explicit RedisStore(std::shared_ptr<StoreCore> core) : core_(std::move(core)) {}
@@ -57,9 +53,8 @@ class RedisStore final : public Store {
   }
 
   void Begin(BeginRequest request, Callback<Result<BeginResult>> done) override {
-    const int64_t now = core_->Now();
     if (core_->caching()) {
-      if (RecordPtr cached = core_->CacheFind(request.key, now)) {
+      if (RecordPtr cached = core_->CacheFind(request.key, core_->Now())) {
         const BeginOutcome outcome = cached->fingerprint == request.fingerprint
                                          ? BeginOutcome::kCompleted
                                          : BeginOutcome::kMismatch;
@@ -67,30 +62,7 @@ class RedisStore final : public Store {
         return;
       }
     }
-    const uint64_t epoch = core_->CacheEpoch();
-    auto fresh = std::make_shared<Record>();
-    fresh->key = std::move(request.key);
-    fresh->state = RecordState::kInFlight;
-    fresh->fingerprint = std::move(request.fingerprint);
-    fresh->owner = std::move(request.owner);
-    fresh->fence = 1;
-    fresh->lease_expires_at_ms = AddMs(now, request.lease_ttl_ms);
-    fresh->created_at_ms = now;
-    fresh->expires_at_ms = AddMs(now, std::max(request.lease_ttl_ms, request.ttl_ms));
-    ScriptCall call = core_->Script(ScriptId::kBegin, fresh->key, now, 5,
-                                    fresh->fingerprint.size() + fresh->owner.size() + 64);
-    call.Arg(fresh->fingerprint)
-        .Arg(fresh->owner)
-        .Arg(fresh->lease_expires_at_ms)
-        .Arg(fresh->expires_at_ms)
-        .Arg(TtlUntil(now, fresh->expires_at_ms));
-    StoreCore* core = core_.get();
-    core_->Send(call.Finish([core, fresh, epoch, done = std::move(done)](
-                                const redisReply* reply, Status status) {
-      Result<BeginResult> result = BeginReply(reply, status, fresh);
-      if (IsCompleted(result)) core->CacheInsert(result->record, epoch);
-      done(std::move(result));
-    }));
+    redis_internal::RunBegin(*core_, std::move(request), std::move(done));
   }
 
   void Complete(CompleteRequest request, Callback<Status> done) override {
@@ -137,10 +109,10 @@ class RedisStore final : public Store {
   }
 
   void Checkpoint(CheckpointRequest request, Callback<Status> done) override {
-    ScriptCall call = core_->Script(ScriptId::kCheckpoint, request.key, core_->Now(), 3,
-                                    request.owner.size() + request.recovery.phase.size() +
-                                        request.recovery.state.size());
-    call.Arg(request.owner).Arg(request.recovery.phase).Arg(request.recovery.state);
+    const std::string recovery = redis_internal::EncodeRecovery(request.recovery);
+    ScriptCall call = core_->Script(ScriptId::kCheckpoint, request.key, core_->Now(), 2,
+                                    request.owner.size() + recovery.size());
+    call.Arg(request.owner).Arg(recovery);
     core_->Send(
         call.Finish([done = std::move(done)](const redisReply* reply, Status status) {
           done(OwnerReply(reply, status));

@@ -1,6 +1,7 @@
 #include "stores/redis/replies.h"
 
 #include "stores/redis/command.h"
+#include "stores/redis/lease_blob.h"
 #include "stores/redis/lua_scripts.h"
 #include "stores/redis/record_fields.h"
 
@@ -32,9 +33,19 @@ Status OwnerReply(const redisReply* reply, const Status& status) {
       return LeaseLost("the lease was taken over by another owner");
     case kOwnerCompleted:
       return FailedPrecondition("the record is already completed");
+    case kOwnerMalformed:
+      return DataLoss("the redis record is not an idem record of this layout");
     default:
       return Unexpected("owner check");
   }
+}
+
+Result<RecordPtr> RecordFromReply(const redisReply* element,
+                                  const std::string& scope_key) {
+  if (element->type == REDIS_REPLY_STRING) {
+    return DecodeLease(std::string_view(element->str, element->len), scope_key);
+  }
+  return RecordFromFields(element, scope_key);
 }
 
 Result<BeginResult> BeginReply(const redisReply* reply, const Status& status,
@@ -48,7 +59,7 @@ Result<BeginResult> BeginReply(const redisReply* reply, const Status& status,
       reply->element[0]->type != REDIS_REPLY_INTEGER) {
     return Unexpected("begin");
   }
-  auto record = RecordFromFields(reply->element[1], fresh->key);
+  auto record = RecordFromReply(reply->element[1], fresh->key);
   if (!record.ok()) return record.status();
   switch (reply->element[0]->integer) {
     case kBeginAcquired:
@@ -68,10 +79,14 @@ Result<RecordPtr> GetReply(const redisReply* reply, const Status& status,
                            const std::string& scope_key, int64_t now_ms) {
   Status checked = CheckReply(reply, status);
   if (!checked.ok()) return checked;
-  if (reply->type != REDIS_REPLY_ARRAY)
-    return Internal("redis: HGETALL did not answer a list");
-  if (reply->elements == 0) return NotFound("no record for this key");
-  auto record = RecordFromFields(reply, scope_key);
+  if (reply->type == REDIS_REPLY_INTEGER && reply->integer == kGetAbsent) {
+    return NotFound("no record for this key");
+  }
+  if (reply->type != REDIS_REPLY_ARRAY || reply->elements != 2 ||
+      reply->element[0]->type != REDIS_REPLY_INTEGER) {
+    return Unexpected("get");
+  }
+  auto record = RecordFromReply(reply->element[1], scope_key);
   if (!record.ok()) return record.status();
   if ((*record)->IsExpired(now_ms)) return NotFound("no record for this key");
   return record;

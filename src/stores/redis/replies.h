@@ -26,11 +26,16 @@ Status CheckReply(const redisReply* reply, const Status& status);
 // An owner-checked script's answer (Complete, Release, Extend, Checkpoint).
 Status OwnerReply(const redisReply* reply, const Status& status);
 
+// A record as a script returns it: a lease string (in flight) or the fields
+// of a hash (completed, or in flight in the older layout).
+Result<RecordPtr> RecordFromReply(const redisReply* element,
+                                  const std::string& scope_key);
+
 // The Begin script's answer; `fresh` is the record a new key gets.
 Result<BeginResult> BeginReply(const redisReply* reply, const Status& status,
                                const std::shared_ptr<Record>& fresh);
 
-// HGETALL of the record: kNotFound when absent or expired at `now_ms`.
+// The Get script's answer: kNotFound when absent or expired at `now_ms`.
 Result<RecordPtr> GetReply(const redisReply* reply, const Status& status,
                            const std::string& scope_key, int64_t now_ms);
 

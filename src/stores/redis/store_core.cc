@@ -95,6 +95,15 @@ ScriptCall StoreCore::Script(ScriptId id, std::string_view scope_key, int64_t no
   return call;
 }
 
+std::unique_ptr<Command> StoreCore::KeyCommand(
+    std::initializer_list<std::string_view> args, std::string_view redis_key,
+    Command::Done done) const {
+  auto cmd = PlainCommand(args, std::move(done));
+  cmd->keyed = true;
+  if (router_.cluster()) cmd->slot = KeySlot(redis_key);
+  return cmd;
+}
+
 void StoreCore::Send(std::unique_ptr<Command> cmd) {
   if (closed()) {
     cmd->Fail(Unavailable("the redis store is closed"));
@@ -141,16 +150,11 @@ void StoreCore::Publish(std::string payload, std::function<void(bool)> done) {
 }
 
 void StoreCore::Get(std::string scope_key, Callback<Result<RecordPtr>> done) {
-  std::string redis_key = RedisKey(scope_key);
-  auto cmd =
-      PlainCommand({"HGETALL", redis_key},
-                   [this, scope_key = std::move(scope_key), done = std::move(done)](
+  ScriptCall call = Script(ScriptId::kGet, scope_key, Now(), 0);
+  Send(call.Finish([this, scope_key = std::move(scope_key), done = std::move(done)](
                        const redisReply* reply, Status status) {
-                     done(GetReply(reply, status, scope_key, Now()));
-                   });
-  cmd->keyed = true;
-  if (router_.cluster()) cmd->slot = KeySlot(redis_key);
-  Send(std::move(cmd));
+    done(GetReply(reply, status, scope_key, Now()));
+  }));
 }
 
 void StoreCore::Wait(const std::string& scope_key, std::chrono::milliseconds timeout,

@@ -48,6 +48,10 @@ class StoreCore final : public SubscriptionListener {
   // `arguments` more Arg calls follow.
   ScriptCall Script(ScriptId id, std::string_view scope_key, int64_t now,
                     size_t arguments, size_t reserve_bytes = 0) const;
+  // A plain command on one record's key, routed by the key's slot.
+  std::unique_ptr<Command> KeyCommand(std::initializer_list<std::string_view> args,
+                                      std::string_view redis_key,
+                                      Command::Done done) const;
   // Sends a command to the master of its key (fails it when closed).
   void Send(std::unique_ptr<Command> cmd);
 
