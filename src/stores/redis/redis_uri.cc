@@ -109,10 +109,11 @@ bool ParseBytes(std::string_view text, size_t& out) {
 // The query string: option=value pairs joined by '&'.
 Status ParseQuery(std::string_view uri, std::string_view query,
                   RedisStoreOptions& options) {
-  while (!query.empty()) {
+  for (bool more = !query.empty(); more;) {
     const size_t amp = query.find('&');
     const std::string_view pair = query.substr(0, amp);
-    query = amp == std::string_view::npos ? std::string_view() : query.substr(amp + 1);
+    more = amp != std::string_view::npos;
+    if (more) query.remove_prefix(amp + 1);
     const size_t eq = pair.find('=');
     if (eq == std::string_view::npos) return BadUri(uri, "expected option=value");
     const std::string_view name = pair.substr(0, eq);
