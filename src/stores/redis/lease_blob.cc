@@ -1,20 +1,25 @@
 #include "stores/redis/lease_blob.h"
 
 #include <cstdint>
+#include <cstring>
 #include <memory>
 
 namespace idem::redis_internal {
 namespace {
 
-void PutUint(std::string& out, uint64_t value, int bytes) {
+// Writes big-endian integers and length-prefixed bytes through a cursor
+// into a buffer sized exactly beforehand (this runs for every new key).
+char* PutUint(char* out, uint64_t value, int bytes) {
   for (int shift = 8 * (bytes - 1); shift >= 0; shift -= 8) {
-    out.push_back(static_cast<char>((value >> shift) & 0xFF));
+    *out++ = static_cast<char>((value >> shift) & 0xFF);
   }
+  return out;
 }
 
-void PutBytes(std::string& out, std::string_view bytes) {
-  PutUint(out, bytes.size(), 4);
-  out.append(bytes);
+char* PutBytes(char* out, std::string_view bytes) {
+  out = PutUint(out, bytes.size(), 4);
+  std::memcpy(out, bytes.data(), bytes.size());
+  return out + bytes.size();
 }
 
 bool GetUint(std::string_view& in, int bytes, uint64_t& value) {
@@ -43,26 +48,28 @@ bool GetBytes(std::string_view& in, std::string& out) {
 }  // namespace
 
 std::string EncodeLease(const Record& record) {
-  std::string out;
-  out.reserve(35 + 16 + record.owner.size() + record.fingerprint.size() +
-              record.recovery.phase.size() + record.recovery.state.size());
-  out.append(kLeaseTag);
-  out.push_back('0');
-  PutUint(out, static_cast<uint64_t>(record.expires_at_ms), 8);
-  PutUint(out, static_cast<uint64_t>(record.lease_expires_at_ms), 8);
-  PutUint(out, static_cast<uint64_t>(record.created_at_ms), 8);
-  PutUint(out, record.fence, 8);
-  PutBytes(out, record.owner);
-  PutBytes(out, record.fingerprint);
-  out.append(EncodeRecovery(record.recovery));
+  std::string out(kLeaseTag.size() + 1 + 4 * 8 + 4 * 4 + record.owner.size() +
+                      record.fingerprint.size() + record.recovery.phase.size() +
+                      record.recovery.state.size(),
+                  '\0');
+  char* cursor = out.data();
+  std::memcpy(cursor, kLeaseTag.data(), kLeaseTag.size());
+  cursor += kLeaseTag.size();
+  *cursor++ = '0';
+  cursor = PutUint(cursor, static_cast<uint64_t>(record.expires_at_ms), 8);
+  cursor = PutUint(cursor, static_cast<uint64_t>(record.lease_expires_at_ms), 8);
+  cursor = PutUint(cursor, static_cast<uint64_t>(record.created_at_ms), 8);
+  cursor = PutUint(cursor, record.fence, 8);
+  cursor = PutBytes(cursor, record.owner);
+  cursor = PutBytes(cursor, record.fingerprint);
+  cursor = PutBytes(cursor, record.recovery.phase);
+  PutBytes(cursor, record.recovery.state);
   return out;
 }
 
 std::string EncodeRecovery(const RecoveryPoint& recovery) {
-  std::string out;
-  out.reserve(8 + recovery.phase.size() + recovery.state.size());
-  PutBytes(out, recovery.phase);
-  PutBytes(out, recovery.state);
+  std::string out(8 + recovery.phase.size() + recovery.state.size(), '\0');
+  PutBytes(PutBytes(out.data(), recovery.phase), recovery.state);
   return out;
 }
 
