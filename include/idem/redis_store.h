@@ -88,7 +88,9 @@ struct RedisStoreOptions {
   int io_threads = 1;
 
   // Pipelined connections per io thread, to each server (each master in a
-  // cluster). Commands go round-robin over them. Default: 2.
+  // cluster). The first that is up carries the thread's commands; the
+  // others are standbys that take over while it is down and take commands
+  // over 64 KiB. Default: 2.
   int connections_per_thread = 2;
 
   // Reconnect back-off: the first retry after losing a working connection
