@@ -1,7 +1,8 @@
 // RedisStore against a real redis-server on loopback: Begin→Complete on new
-// keys and Begin on completed keys (the replay path), blocking per call from
-// 1..16 threads (latency-bound) and pipelined from one thread with a window
-// of outstanding calls (throughput-bound).
+// keys and Begin on completed keys (the replay path, with the local cache of
+// completed records and without it), blocking per call from 1..16 threads
+// (latency-bound) and pipelined from one thread with a window of outstanding
+// calls (throughput-bound).
 //
 // Starts its own redis-server (persistence off) on a free loopback port, or
 // uses IDEM_BENCH_REDIS=host:port.
@@ -13,6 +14,7 @@
 #include <memory>
 #include <mutex>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "idem/redis_store.h"
@@ -26,10 +28,22 @@ constexpr int64_t kTtlMs = 600'000;
 constexpr int kReplayKeys = 1024;
 
 struct Fixture {
-  std::unique_ptr<testing::RedisServer> server;  // destroyed after the store
-  std::shared_ptr<Store> store;
+  std::unique_ptr<testing::RedisServer> server;  // destroyed after the stores
+  std::shared_ptr<Store> store;                  // the defaults: cache on
+  std::shared_ptr<Store> uncached;               // cache_completed = false
   Status error;
 };
+
+// The cache only fills once the store hears its channel.
+bool WaitUntilSubscribed(const Store& store) {
+  for (int i = 0; i < 500; ++i) {
+    for (const StoreMetric& metric : store.Metrics()) {
+      if (metric.name == "redis_subscribed" && metric.value == 1) return true;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  return false;
+}
 
 Fixture& Shared() {
   static Fixture fixture = [] {
@@ -53,12 +67,18 @@ Fixture& Shared() {
     }
     options.key_prefix = "idem-bench:";
     auto store = NewRedisStore(options);
-    if (!store.ok()) {
-      f.error = store.status();
+    options.cache_completed = false;
+    auto uncached = NewRedisStore(options);
+    if (!store.ok() || !uncached.ok()) {
+      f.error = store.ok() ? uncached.status() : store.status();
       return f;
     }
     f.store = *store;
+    f.uncached = *uncached;
     f.error = PingSync(*f.store);
+    if (f.error.ok() && !WaitUntilSubscribed(*f.store)) {
+      f.error = Unavailable("the store never subscribed to its channel");
+    }
     return f;
   }();
   return fixture;
@@ -117,16 +137,18 @@ BENCHMARK(BM_RedisNewKeyBeginComplete)
     ->Threads(16)
     ->UseRealTime();
 
-// Blocking Begin on completed keys: the replay path.
+// Blocking Begin on completed keys: the replay path. state.range(0): 1 with
+// the cache of completed records (the default), 0 without.
 void BM_RedisReplayCompletedKey(benchmark::State& state) {
   Fixture& f = Shared();
   if (!f.error.ok()) return state.SkipWithError(f.error.ToString().c_str());
+  Store& store = state.range(0) == 1 ? *f.store : *f.uncached;
   const auto& keys = CompletedKeys(*f.store);
   size_t i = static_cast<size_t>(state.thread_index()) * 131;
   int64_t errors = 0;
   for (auto _ : state) {
-    auto r = BeginSync(*f.store,
-                       {keys[i++ % keys.size()], kFingerprint, "late", 10'000, kTtlMs});
+    auto r =
+        BeginSync(store, {keys[i++ % keys.size()], kFingerprint, "late", 10'000, kTtlMs});
     if (!r.ok() || r->outcome != BeginOutcome::kCompleted) {
       ++errors;
       continue;
@@ -136,7 +158,14 @@ void BM_RedisReplayCompletedKey(benchmark::State& state) {
   if (errors != 0) state.SkipWithError("unexpected store answer");
   state.SetItemsProcessed(state.iterations());
 }
-BENCHMARK(BM_RedisReplayCompletedKey)->Threads(1)->Threads(4)->Threads(16)->UseRealTime();
+BENCHMARK(BM_RedisReplayCompletedKey)
+    ->ArgName("cache")
+    ->Arg(1)
+    ->Arg(0)
+    ->Threads(1)
+    ->Threads(4)
+    ->Threads(16)
+    ->UseRealTime();
 
 // Keeps up to `window` asynchronous operations in flight from one thread.
 class Window {
@@ -191,12 +220,13 @@ void BM_RedisNewKeyPipelined(benchmark::State& state) {
 }
 BENCHMARK(BM_RedisNewKeyPipelined)->Arg(64)->Arg(256)->UseRealTime();
 
-// Pipelined Begin on completed keys, state.range(0) in flight.
+// Pipelined Begin on completed keys, state.range(0) in flight, without the
+// cache (with it every answer is given before Begin returns).
 void BM_RedisReplayPipelined(benchmark::State& state) {
   Fixture& f = Shared();
   if (!f.error.ok()) return state.SkipWithError(f.error.ToString().c_str());
-  Store& store = *f.store;
-  const auto& keys = CompletedKeys(store);
+  Store& store = *f.uncached;
+  const auto& keys = CompletedKeys(*f.store);
   Window window(state.range(0));
   size_t i = 0;
   for (auto _ : state) {

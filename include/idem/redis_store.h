@@ -16,6 +16,12 @@
 // callbacks run on one of the store's io threads, so a callback must not
 // block (in particular, it must not call a *Sync helper). Thread-safe.
 //
+// Replays: completed records read from Redis are kept in a local cache
+// (cache_completed), so a replay on this gateway needs no round trip. A
+// completed record never changes until it expires (judged here, by the
+// Clock) or is deleted, and every Delete is published to all stores; the
+// cache holds nothing while that channel cannot be heard.
+//
 // Failure: when Redis is down or slow every call completes with kUnavailable
 // within command_timeout (plus one timer tick, at most 50 ms); connections
 // come back by themselves, with exponential back-off, and the store keeps
@@ -23,6 +29,7 @@
 #pragma once
 
 #include <chrono>
+#include <cstddef>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -56,8 +63,8 @@ struct RedisStoreOptions {
   // has database 0). Default: 0.
   int db = 0;
 
-  // Prepended to every scope key, and to the name of the completion
-  // channel ("<prefix>done"). Default: "idem:".
+  // Prepended to every scope key, and to the name of the pub/sub channel
+  // that carries completions and deletions ("<prefix>done"). Default: "idem:".
   std::string key_prefix = "idem:";
 
   // Clock that expiry is judged by. Default: the system clock.
@@ -81,7 +88,9 @@ struct RedisStoreOptions {
   int io_threads = 1;
 
   // Pipelined connections per io thread, to each server (each master in a
-  // cluster). Commands go round-robin over them. Default: 2.
+  // cluster). The first that is up carries the thread's commands; the
+  // others are standbys that take over while it is down and take commands
+  // over 64 KiB. Default: 2.
   int connections_per_thread = 2;
 
   // Reconnect back-off: the first retry after losing a working connection
@@ -103,14 +112,30 @@ struct RedisStoreOptions {
   // Cluster mode: MOVED/ASK redirections followed per command before it
   // fails with kUnavailable. Default: 5.
   int max_redirects = 5;
+
+  // Keep completed records in a local cache so replays skip Redis. Sound
+  // because a completed record never changes until it expires or is
+  // deleted: every Delete (admin purge, `idem keys delete`) is published,
+  // each store drops its copy, and a store keeps nothing while its
+  // subscription is down (records deleted meanwhile would go unnoticed).
+  // Records deleted behind idem's back (DEL, FLUSHDB in redis-cli) stay
+  // cached until they expire. Default: true.
+  bool cache_completed = true;
+  // Bytes of records the cache may hold; the least recently used go first,
+  // and a record larger than a quarter of this is not cached. At least
+  // kMinRedisCacheBytes. Default: 64 MiB.
+  size_t cache_max_bytes = size_t{64} << 20;
 };
 
+inline constexpr size_t kMinRedisCacheBytes = size_t{1} << 20;
+
 // Parses a store URI into options (every other field keeps its default):
-//   redis://[user:password@]host[:port][/db]
-//   redis+cluster://[user:password@]host:port[,host:port...]
+//   redis://[user:password@]host[:port][/db][?option=value&...]
+//   redis+cluster://[user:password@]host:port[,host:port...][?option=value&...]
 // User and password may be percent-encoded; an IPv6 host is written in
-// brackets ("[::1]:6379"); the port defaults to 6379. kInvalidArgument for
-// anything else.
+// brackets ("[::1]:6379"); the port defaults to 6379. Options:
+// cache_completed=true|false, cache_max_bytes=N (bytes, at least 1 MiB;
+// may end in KiB, MiB or GiB). kInvalidArgument for anything else.
 Result<RedisStoreOptions> ParseRedisUri(std::string_view uri);
 
 // Opens the store. Connections are made in the background, so this succeeds

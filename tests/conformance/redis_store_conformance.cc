@@ -39,11 +39,12 @@ class RedisEnvironment : public ::testing::Environment {
     ::testing::AddGlobalTestEnvironment(new RedisEnvironment);
 
 std::shared_ptr<Store> OpenRedis(const std::string& uri, std::shared_ptr<Clock> clock,
-                                 int io_threads = 1) {
+                                 int io_threads = 1, bool cache = true) {
   auto options = ParseRedisUri(uri);
   if (!options.ok()) return nullptr;
   options->clock = std::move(clock);
   options->io_threads = io_threads;
+  options->cache_completed = cache;
   options->connections_per_thread = io_threads == 1 ? 2 : 1;
   auto store = NewRedisStore(*options);
   return store.ok() ? *store : nullptr;
@@ -56,6 +57,12 @@ INSTANTIATE_TEST_SUITE_P(
                      [](std::shared_ptr<Clock> clock) -> std::shared_ptr<Store> {
                        if (!Servers().single) return nullptr;
                        return OpenRedis(Servers().single->uri(), clock);
+                     }},
+        // Every replay read from Redis (the cache is on by default).
+        StoreFactory{"single_without_cache",
+                     [](std::shared_ptr<Clock> clock) -> std::shared_ptr<Store> {
+                       if (!Servers().single) return nullptr;
+                       return OpenRedis(Servers().single->uri(), clock, 1, false);
                      }},
         // Commands spread over two io threads; waiters live on the first.
         StoreFactory{"single_two_io_threads",

@@ -1,6 +1,7 @@
 // Redis Cluster: keys are routed by slot, and moving a slot to another
 // master while requests run (ASK while it is half-moved, MOVED afterwards)
-// neither loses nor duplicates a key.
+// neither loses nor duplicates a key; completions and deletions reach
+// stores subscribed on other nodes.
 #include <gtest/gtest.h>
 
 #include <atomic>
@@ -175,6 +176,54 @@ TEST_F(RedisClusterTest, WaiterIsWokenAcrossNodes) {
   completer.join();
   ASSERT_TRUE(waited.ok()) << waited.status();
   EXPECT_EQ((*waited)->response.body, "across");
+}
+
+double MetricValue(const Store& store, const std::string& name) {
+  for (const StoreMetric& metric : store.Metrics()) {
+    if (metric.name == name) return metric.value;
+  }
+  return -1;
+}
+
+TEST_F(RedisClusterTest, DeleteReachesCachesSubscribedOnEveryNode) {
+  // One store per node as seed: their subscribers start on different nodes,
+  // while each key's script (and its PUBLISH) runs on the key's master.
+  std::vector<std::shared_ptr<Store>> stores;
+  for (const auto& node : cluster_->nodes()) {
+    stores.push_back(MustOpen(*ParseRedisUri("redis+cluster://" + node->address())));
+    ASSERT_NE(stores.back(), nullptr);
+  }
+  for (const auto& store : stores) {
+    ASSERT_TRUE(WaitUntil([&] { return MetricValue(*store, "redis_subscribed") == 1; }));
+  }
+  std::vector<std::string> keys;
+  for (int i = 0; i < 6; ++i) {  // keys on (very likely) every master
+    keys.push_back("cluster cache " + std::to_string(i) + " " + NewOwnerToken());
+    ASSERT_EQ(BeginSync(*store_, NewBegin(keys.back(), "a"))->outcome,
+              BeginOutcome::kAcquired);
+    ASSERT_TRUE(CompleteSync(*store_, {keys.back(), "a", Response("r"), 60'000}).ok());
+  }
+  for (const auto& store : stores) {
+    for (const std::string& key : keys) {
+      for (int read = 0; read < 2; ++read) {  // the second one from the cache
+        ASSERT_EQ(BeginSync(*store, NewBegin(key, "b"))->outcome,
+                  BeginOutcome::kCompleted);
+      }
+    }
+    ASSERT_EQ(MetricValue(*store, "redis_cache_hits_total"), double(keys.size()));
+  }
+  for (const std::string& key : keys) ASSERT_TRUE(DeleteSync(*store_, key).ok());
+  for (const auto& store : stores) {
+    ASSERT_TRUE(WaitUntil([&] {
+      return MetricValue(*store, "redis_notifications_total") >= double(keys.size());
+    }));
+    for (const std::string& key : keys) {
+      EXPECT_EQ(BeginSync(*store, NewBegin(key, "c"))->outcome, BeginOutcome::kAcquired)
+          << key;
+      ASSERT_TRUE(ReleaseSync(*store, key, "c").ok());
+    }
+    EXPECT_EQ(MetricValue(*store, "redis_cache_hits_total"), double(keys.size()));
+  }
 }
 
 }  // namespace

@@ -1,13 +1,17 @@
-// Pure pieces of the Redis store: key slots, redirections, the slot map and
-// the header encoding.
+// Pure pieces of the Redis store: key slots, redirections, the slot map, the
+// header encoding, the scripts and the RESP encoding of commands.
 #include <gtest/gtest.h>
 
 #include "stores/redis/cluster_slots.h"
+#include "stores/redis/command.h"
 #include "stores/redis/lua_scripts.h"
 #include "stores/redis/record_fields.h"
+#include "stores/redis/resp.h"
 
 namespace idem::redis_internal {
 namespace {
+
+using namespace std::string_view_literals;
 
 TEST(RedisInternalsTest, Crc16MatchesRedis) {
   EXPECT_EQ(Crc16("123456789"), 0x31C3);  // the reference value in the cluster spec
@@ -69,9 +73,58 @@ TEST(RedisInternalsTest, HeadersRoundTrip) {
 }
 
 TEST(RedisInternalsTest, ScriptsHaveDistinctDigests) {
-  EXPECT_EQ(Script(ScriptId::kBegin).sha1.size(), 40u);
-  EXPECT_NE(Script(ScriptId::kBegin).sha1, Script(ScriptId::kComplete).sha1);
-  EXPECT_EQ(Script(ScriptId::kSweep).name, "sweep");
+  const ScriptSet scripts("idem:done");
+  EXPECT_EQ(scripts[ScriptId::kBegin].sha1.size(), 40u);
+  EXPECT_NE(scripts[ScriptId::kBegin].sha1, scripts[ScriptId::kComplete].sha1);
+  // Each id finds its own script.
+  const std::pair<ScriptId, std::string_view> names[] = {
+      {ScriptId::kBegin, "begin"},
+      {ScriptId::kComplete, "complete"},
+      {ScriptId::kRelease, "release"},
+      {ScriptId::kExtend, "extend"},
+      {ScriptId::kCheckpoint, "checkpoint"},
+      {ScriptId::kGet, "get"},
+      {ScriptId::kDelete, "delete"},
+      {ScriptId::kWatch, "watch"},
+      {ScriptId::kSweep, "sweep"}};
+  static_assert(std::size(names) == kScriptCount);
+  for (const auto& [id, name] : names) EXPECT_EQ(scripts[id].name, name);
+  // The channel is part of each script, as a Lua literal of any bytes.
+  EXPECT_NE(scripts[ScriptId::kBegin].body.find("'idem:done'"), std::string::npos);
+  const ScriptSet odd(
+      "a'b\\\n\x01"
+      "7 done");
+  EXPECT_NE(odd[ScriptId::kBegin].sha1, scripts[ScriptId::kBegin].sha1);
+  EXPECT_NE(odd[ScriptId::kBegin].body.find("'a\\039b\\092\\010\\0017\\032done'"),
+            std::string::npos)
+      << odd[ScriptId::kBegin].body.substr(0, 200);
+}
+
+TEST(RedisInternalsTest, RespEncoding) {
+  EXPECT_EQ(Resp({"SET", "k", ""}), "*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$0\r\n\r\n");
+  RespWriter writer(2, 0);
+  writer.Bulk(std::string("a\0b", 3)).Number(-1234567890123);
+  EXPECT_EQ(writer.Take(), "*2\r\n$3\r\na\0b\r\n$14\r\n-1234567890123\r\n"sv);
+}
+
+TEST(RedisInternalsTest, ScriptCallsSwitchBetweenEvalshaAndEval) {
+  const ScriptSet scripts("idem:done");
+  const LuaScript& script = scripts[ScriptId::kRelease];
+  ScriptCall call(script, "idem:k", 2, /*cluster=*/true);
+  call.Arg(int64_t{42}).Arg("owner");
+  auto cmd = call.Finish([](const redisReply*, Status) {});
+  const std::string tail = "$1\r\n1\r\n$6\r\nidem:k\r\n$2\r\n42\r\n$5\r\nowner\r\n";
+  const std::string evalsha =
+      "*6\r\n$7\r\nEVALSHA\r\n$40\r\n" + script.sha1 + "\r\n" + tail;
+  EXPECT_EQ(cmd->wire, evalsha);
+  EXPECT_TRUE(cmd->keyed);
+  EXPECT_EQ(cmd->slot, KeySlot("idem:k"));
+  cmd->UseEval(true);
+  EXPECT_EQ(cmd->wire, "*6\r\n$4\r\nEVAL\r\n$" + std::to_string(script.body.size()) +
+                           "\r\n" + script.body + "\r\n" + tail);
+  cmd->UseEval(false);
+  EXPECT_EQ(cmd->wire, evalsha);
+  cmd->Finish(nullptr);
 }
 
 }  // namespace

@@ -107,10 +107,16 @@ TEST_F(RedisPubSubTest, UnpublishedCompletionIsFoundByTheFallbackPoll) {
   ASSERT_EQ(BeginSync(*a_, NewBegin(key, "a"))->outcome, BeginOutcome::kAcquired);
   auto waited = StartWait(*c, key, 30s);
   std::this_thread::sleep_for(100ms);
-  // Complete behind the scripts' back: nothing is published.
-  auto hset =
-      server_->Command({"HSET", "idem:" + key, "st", "2", "sc", "200", "bd", "quiet"});
-  ASSERT_TRUE(hset.ok());
+  // Complete behind the scripts' back (the lease becomes a completed hash
+  // at once): nothing is published.
+  auto replaced = server_->Command(
+      {"EVAL",
+       "redis.call('DEL', KEYS[1]) "
+       "return redis.call('HSET', KEYS[1], 'v', '1', 'st', '2', 'fp', 'fp', 'ow', 'a', "
+       "'ex', '99999999999999', 'sc', '200', 'bd', 'quiet')",
+       "1", "idem:" + key});
+  ASSERT_TRUE(replaced.ok());
+  ASSERT_EQ(replaced->type, RedisReply::Type::kInteger) << replaced->str;
   ASSERT_EQ(waited.wait_for(5s), std::future_status::ready);
   auto r = waited.get();
   ASSERT_TRUE(r.ok()) << r.status();

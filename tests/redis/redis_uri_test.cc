@@ -59,6 +59,32 @@ TEST(RedisUriTest, Cluster) {
   EXPECT_TRUE(ParseRedisUri("redis+cluster://10.0.0.1:7000/0").ok());
 }
 
+TEST(RedisUriTest, CacheOptions) {
+  auto defaults = ParseRedisUri("redis://127.0.0.1");
+  ASSERT_TRUE(defaults.ok());
+  EXPECT_TRUE(defaults->cache_completed);
+  EXPECT_EQ(defaults->cache_max_bytes, size_t{64} << 20);
+  auto o = ParseRedisUri("redis://h:1/2?cache_completed=false&cache_max_bytes=8MiB");
+  ASSERT_TRUE(o.ok()) << o.status();
+  EXPECT_EQ(o->db, 2);
+  EXPECT_FALSE(o->cache_completed);
+  EXPECT_EQ(o->cache_max_bytes, size_t{8} << 20);
+  auto bytes = ParseRedisUri("redis+cluster://a:1,b:2?cache_max_bytes=3145728");
+  ASSERT_TRUE(bytes.ok()) << bytes.status();
+  EXPECT_EQ(bytes->cluster_seeds.size(), 2u);
+  EXPECT_EQ(bytes->cache_max_bytes, size_t{3} << 20);
+  EXPECT_EQ(ParseRedisUri("redis://h?cache_max_bytes=2GiB")->cache_max_bytes,
+            size_t{2} << 30);
+  for (const char* bad :
+       {"redis://h?cache_completed=no", "redis://h?cache_completed",
+        "redis://h?cache_max_bytes=", "redis://h?cache_max_bytes=512KiB",
+        "redis://h?cache_max_bytes=1x", "redis://h?cache_max_bytes=-5",
+        "redis://h?cache_completed=true&", "redis://h?cache_completed=true#frag"}) {
+    auto parsed = ParseRedisUri(bad);
+    EXPECT_EQ(parsed.status().code(), StatusCode::kInvalidArgument) << bad;
+  }
+}
+
 TEST(RedisUriTest, RejectsMalformed) {
   for (const char* bad :
        {"redis:/x", "http://127.0.0.1:6379", "redis://", "redis://:6379",
@@ -98,6 +124,11 @@ TEST(RedisUriTest, NewRedisStoreValidatesOptions) {
   o.reconnect_min_backoff = std::chrono::milliseconds(500);
   o.reconnect_max_backoff = std::chrono::milliseconds(100);
   EXPECT_EQ(NewRedisStore(o).status().code(), StatusCode::kInvalidArgument);
+  o = {};
+  o.cache_max_bytes = 1000;
+  EXPECT_EQ(NewRedisStore(o).status().code(), StatusCode::kInvalidArgument);
+  o.cache_completed = false;  // the bound only matters with the cache on
+  EXPECT_TRUE(NewRedisStore(o).ok());
 }
 
 }  // namespace

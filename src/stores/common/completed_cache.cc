@@ -70,6 +70,16 @@ void CompletedCache::SetListening(bool listening) {
   bytes_ = 0;
 }
 
+size_t CompletedCache::entries() const {
+  std::lock_guard lock(mutex_);
+  return by_key_.size();
+}
+
+size_t CompletedCache::bytes() const {
+  std::lock_guard lock(mutex_);
+  return bytes_;
+}
+
 void CompletedCache::EraseLocked(List::iterator it) {
   bytes_ -= it->bytes;
   key_by_hash_.erase(it->hash);

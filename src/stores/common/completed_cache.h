@@ -42,6 +42,10 @@ class CompletedCache {
   // `hex_sha256`: lower-case hex SHA-256 of the key, as delete broadcasts name it.
   void EraseByHash(std::string_view hex_sha256);
 
+  // For metrics: records held, and the bytes they are charged.
+  size_t entries() const;
+  size_t bytes() const;
+
  private:
   struct Entry {
     RecordPtr record;
@@ -53,7 +57,7 @@ class CompletedCache {
   void EraseLocked(List::iterator it);
 
   const size_t max_bytes_;
-  std::mutex mutex_;
+  mutable std::mutex mutex_;
   List lru_;  // front: most recently used
   std::unordered_map<std::string, List::iterator> by_key_;
   std::unordered_map<std::string, std::string> key_by_hash_;

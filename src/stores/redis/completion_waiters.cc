@@ -28,21 +28,11 @@ struct CompletionWaiters::Waiter {
   bool finished = false;
 };
 
-CompletionWaiters::CompletionWaiters(boost::asio::io_context& io,
-                                     std::function<Endpoint()> endpoint,
-                                     ConnectionOptions subscriber, WatchFunction watch,
+CompletionWaiters::CompletionWaiters(boost::asio::io_context& io, WatchFunction watch,
                                      std::chrono::milliseconds poll_interval)
-    : io_(io),
-      watch_(std::move(watch)),
-      poll_interval_(poll_interval),
-      subscriber_(std::make_shared<Connection>(io, std::move(endpoint),
-                                               std::move(subscriber), nullptr, this)) {}
+    : io_(io), watch_(std::move(watch)), poll_interval_(poll_interval) {}
 
 CompletionWaiters::~CompletionWaiters() = default;
-
-void CompletionWaiters::Start() {
-  boost::asio::post(io_, [conn = subscriber_] { conn->Start(); });
-}
 
 void CompletionWaiters::Close() {
   boost::asio::post(io_, [this] {
@@ -52,7 +42,6 @@ void CompletionWaiters::Close() {
     for (const WaiterPtr& waiter : all) {
       Finish(waiter, Unavailable("the redis store is closed"));
     }
-    subscriber_->Close();
   });
 }
 
@@ -146,7 +135,7 @@ void CompletionWaiters::Finish(const WaiterPtr& waiter, Result<RecordPtr> result
   std::exchange(waiter->done, nullptr)(std::move(result));
 }
 
-void CompletionWaiters::OnSubscribed() {
+void CompletionWaiters::RecheckAll() {
   // Whatever was published while the subscription was down is lost:
   // look at every record again.
   std::vector<WaiterPtr> all;
@@ -154,7 +143,7 @@ void CompletionWaiters::OnSubscribed() {
   for (const WaiterPtr& waiter : all) Check(waiter);
 }
 
-void CompletionWaiters::OnMessage(std::string_view redis_key) {
+void CompletionWaiters::OnKeyChanged(std::string_view redis_key) {
   auto it = waiters_.find(std::string(redis_key));
   if (it == waiters_.end()) return;
   const std::vector<WaiterPtr> list = it->second;

@@ -3,15 +3,16 @@
 // A waiter first runs the Watch script, which either answers at once
 // (completed, or gone) or marks the in-flight record as watched (field "w").
 // The script that ends a watched flight (Complete, Release, Delete, expiry)
-// PUBLISHes the record's Redis key on the store's channel; one subscriber
-// connection per store hears it and re-checks the local waiters of that
-// key. Because a notification can be lost (the subscriber reconnecting),
-// each waiter also re-checks every poll interval, and all of them re-check
-// when the subscription comes back. A waiter ends with the completed
-// record, kNotFound (gone), kDeadlineExceeded, or the error of a check.
+// PUBLISHes the record's Redis key on the store's channel; the store's
+// Subscription hears it and calls OnKeyChanged, which re-checks the local
+// waiters of that key. Because a notification can be lost (the subscriber
+// reconnecting), each waiter also re-checks every poll interval, and all of
+// them re-check when the subscription comes back (RecheckAll). A waiter ends
+// with the completed record, kNotFound (gone), kDeadlineExceeded, or the
+// error of a check.
 //
-// Every waiter lives on one io thread; Wait may be called from any thread
-// and its callback runs on that io thread.
+// Every waiter lives on one io thread, the subscription's; Wait may be
+// called from any thread and its callback runs on that io thread.
 #pragma once
 
 #include <boost/asio/io_context.hpp>
@@ -25,43 +26,34 @@
 #include "idem/record.h"
 #include "idem/status.h"
 #include "idem/store.h"
-#include "stores/redis/connection.h"
+#include "stores/redis/replies.h"
 
 namespace idem::redis_internal {
-
-struct WatchResult {
-  enum class State { kGone, kInFlight, kCompleted };
-  State state = State::kGone;
-  RecordPtr record;  // kCompleted
-};
 
 // Runs the Watch script for a Redis key; the callback may run on any thread.
 using WatchFunction =
     std::function<void(const std::string& redis_key, Callback<Result<WatchResult>>)>;
 
-class CompletionWaiters final : public SubscriptionHandler {
+class CompletionWaiters {
  public:
-  // `subscriber` options must name the channel; `endpoint` says where the
-  // subscriber connects.
-  CompletionWaiters(boost::asio::io_context& io, std::function<Endpoint()> endpoint,
-                    ConnectionOptions subscriber, WatchFunction watch,
+  CompletionWaiters(boost::asio::io_context& io, WatchFunction watch,
                     std::chrono::milliseconds poll_interval);
-  ~CompletionWaiters() override;
+  ~CompletionWaiters();
 
   CompletionWaiters(const CompletionWaiters&) = delete;
   CompletionWaiters& operator=(const CompletionWaiters&) = delete;
 
-  void Start();
-  // Fails every waiter with kUnavailable and closes the subscriber; posts to
-  // the io thread, so it returns before that is done.
+  // Fails every waiter with kUnavailable; posts to the io thread, so it
+  // returns before that is done.
   void Close();
 
   void Wait(std::string redis_key, std::chrono::milliseconds timeout,
             Callback<Result<RecordPtr>> done);
 
-  // SubscriptionHandler (io thread).
-  void OnSubscribed() override;
-  void OnMessage(std::string_view redis_key) override;
+  // Io thread: the subscription is back (every waiter looks again), or the
+  // record under `redis_key` changed.
+  void RecheckAll();
+  void OnKeyChanged(std::string_view redis_key);
 
  private:
   struct Waiter;
@@ -76,7 +68,6 @@ class CompletionWaiters final : public SubscriptionHandler {
   boost::asio::io_context& io_;
   const WatchFunction watch_;
   const std::chrono::milliseconds poll_interval_;
-  std::shared_ptr<Connection> subscriber_;
 
   // Io thread only.
   bool closed_ = false;

@@ -81,6 +81,8 @@ void Connection::Close() {
   Teardown(Unavailable("the redis store is closed"));
 }
 
+void Connection::Reset(Status why) { Teardown(std::move(why)); }
+
 // --- Opening and losing the context ----------------------------------------
 
 void Connection::Connect() {
@@ -157,6 +159,10 @@ void Connection::SendHandshake() {
 void Connection::BecomeReady() {
   SetState(State::kReady);
   attempts_ = 0;
+  if (was_ready_ && options_.reconnects != nullptr) {
+    options_.reconnects->fetch_add(1, std::memory_order_relaxed);
+  }
+  was_ready_ = true;
   if (subscription_ != nullptr) Subscribe();
 }
 
@@ -182,6 +188,7 @@ void Connection::ContextGone(Status why) {
   RecordError(why);
   SetState(State::kDown);
   if (replies_ != nullptr) replies_->OnConnectionLost(*this);
+  if (subscription_ != nullptr) subscription_->OnSubscriptionLost();
   ScheduleReconnect();
 }
 
@@ -220,10 +227,14 @@ bool Connection::SendRaw(redisCallbackFn* fn, void* privdata, int argc, const ch
   if (redisAsyncCommandArgv(ac_.get(), fn, privdata, argc, argv, lens) != REDIS_OK) {
     return false;
   }
+  Sent(tracked);
+  return true;
+}
+
+void Connection::Sent(bool tracked) {
   const auto now = Clock::now();
   if (tracked) sent_.push_back(now);
   last_activity_ = now;
-  return true;
 }
 
 void Connection::SendInternal(const char* command) {
@@ -245,24 +256,13 @@ void Connection::Send(std::unique_ptr<Command> cmd) {
     return;
   }
   if (cmd->asking) SendInternal("ASKING");
-  argv_.clear();
-  argv_lens_.clear();
-  if (cmd->script != nullptr) {
-    const std::string& code = cmd->eval ? cmd->script->body : cmd->script->sha1;
-    argv_.insert(argv_.end(), {cmd->eval ? "EVAL" : "EVALSHA", code.data(), "1"});
-    argv_lens_.insert(argv_lens_.end(),
-                      {cmd->eval ? size_t{4} : size_t{7}, code.size(), 1});
-  }
-  for (const std::string& arg : cmd->args) {
-    argv_.push_back(arg.data());
-    argv_lens_.push_back(arg.size());
-  }
-  if (!SendRaw(&Connection::OnCommandReply, cmd.get(), static_cast<int>(argv_.size()),
-               argv_.data(), argv_lens_.data(), true)) {
+  if (redisAsyncFormattedCommand(ac_.get(), &Connection::OnCommandReply, cmd.get(),
+                                 cmd->wire.data(), cmd->wire.size()) != REDIS_OK) {
     cmd->Fail(Unavailable("the connection to redis at " + endpoint_.ToString() +
                           " is closing"));
     return;
   }
+  Sent(true);
   (void)cmd.release();  // hiredis holds it until OnCommandReply
 }
 

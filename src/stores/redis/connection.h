@@ -52,6 +52,9 @@ struct ConnectionOptions {
   std::chrono::milliseconds max_backoff{2000};
   // Non-empty: this connection only subscribes to this channel.
   std::string subscribe_channel;
+  // Counts connections that were ready, were lost and are ready again
+  // (optional; shared by every connection of a store).
+  std::atomic<uint64_t>* reconnects = nullptr;
 };
 
 class Connection;
@@ -74,6 +77,9 @@ class SubscriptionHandler {
   virtual ~SubscriptionHandler() = default;
   // The subscription is live: every message published from now on arrives.
   virtual void OnSubscribed() = 0;
+  // The connection is gone (it reconnects by itself): messages published
+  // from now on until the next OnSubscribed are lost.
+  virtual void OnSubscriptionLost() = 0;
   virtual void OnMessage(std::string_view payload) = 0;
 };
 
@@ -99,6 +105,9 @@ class Connection : public std::enable_shared_from_this<Connection> {
   void Send(std::unique_ptr<Command> cmd);
   // Io thread: fails every pending command and stops for good.
   void Close();
+  // Io thread: drops the connection (failing its commands with `why`) and
+  // opens a new one.
+  void Reset(Status why);
   // Io thread: the server this connection talks to now.
   const Endpoint& endpoint() const { return endpoint_; }
 
@@ -134,6 +143,8 @@ class Connection : public std::enable_shared_from_this<Connection> {
   void Subscribe();
   bool SendRaw(redisCallbackFn* fn, void* privdata, int argc, const char** argv,
                const size_t* lens, bool tracked);
+  // Notes a command handed to hiredis (tracked: it has a reply to wait for).
+  void Sent(bool tracked);
   void SendInternal(const char* command);
   void Teardown(Status why);
   void ContextGone(Status why);
@@ -170,14 +181,12 @@ class Connection : public std::enable_shared_from_this<Connection> {
   bool write_armed_ = false;
   bool flush_posted_ = false;
 
-  std::vector<const char*> argv_;  // reused by Send
-  std::vector<size_t> argv_lens_;
-
   int handshake_pending_ = 0;
   std::deque<Clock::time_point> sent_;  // send time of each unanswered command
   Clock::time_point connect_deadline_;
   Clock::time_point last_activity_;
   int attempts_ = 0;  // failed attempts since the last ready connection
+  bool was_ready_ = false;
 
   boost::asio::steady_timer tick_timer_;
   boost::asio::steady_timer reconnect_timer_;

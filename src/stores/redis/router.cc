@@ -10,9 +10,10 @@ namespace idem::redis_internal {
 class Router::Pool {
  public:
   Pool(IoThreads& io, const Endpoint& node, const ConnectionOptions& options,
-       int per_thread, ReplyHandler* handler) {
+       int per_thread, ReplyHandler* handler)
+      : per_thread_(static_cast<size_t>(std::max(1, per_thread))) {
     for (size_t t = 0; t < io.size(); ++t) {
-      for (int i = 0; i < std::max(1, per_thread); ++i) {
+      for (size_t i = 0; i < per_thread_; ++i) {
         connections_.push_back(std::make_shared<Connection>(
             io.at(t), [node] { return node; }, options, handler, nullptr));
       }
@@ -31,18 +32,23 @@ class Router::Pool {
     }
   }
 
-  // Round-robin, skipping connections that are down while another is up.
+  // Round-robin over the io threads. Within one thread the first ready
+  // connection carries every command, so commands leave (and replies come
+  // back) in as few system calls as possible; the thread's other
+  // connections are warm standbys that take over while it is down, and
+  // take the large commands, which would otherwise hold small ones up
+  // behind them. Connections that are down are skipped while another is up.
   void Send(std::unique_ptr<Command> cmd) {
     const size_t n = connections_.size();
-    const size_t start = next_.fetch_add(1, std::memory_order_relaxed);
-    std::shared_ptr<Connection> pick = connections_[start % n];
-    for (size_t i = 0; i < n; ++i) {
-      const auto& conn = connections_[(start + i) % n];
-      if (conn->state() == Connection::State::kReady) {
-        pick = conn;
-        break;
-      }
+    const size_t first =
+        next_.fetch_add(1, std::memory_order_relaxed) % (n / per_thread_) * per_thread_;
+    const size_t skip = per_thread_ > 1 && cmd->wire.size() > kLargeCommandBytes ? 1 : 0;
+    std::shared_ptr<Connection> pick;
+    for (size_t i = skip; i < n + skip && !pick; ++i) {
+      const auto& conn = connections_[(first + i) % n];
+      if (conn->state() == Connection::State::kReady) pick = conn;
     }
+    if (!pick) pick = connections_[first];
     boost::asio::post(pick->io(), [pick, cmd = std::move(cmd)]() mutable {
       pick->Send(std::move(cmd));
     });
@@ -67,7 +73,11 @@ class Router::Pool {
   }
 
  private:
-  std::vector<std::shared_ptr<Connection>> connections_;
+  // A command this large goes to a standby connection when one is up.
+  static constexpr size_t kLargeCommandBytes = 64 * 1024;
+
+  const size_t per_thread_;
+  std::vector<std::shared_ptr<Connection>> connections_;  // per_thread_ per thread
   std::atomic<size_t> next_{0};
 };
 
@@ -76,8 +86,11 @@ struct Router::RefreshRound {
   bool finished = false;
 };
 
-Router::Router(IoThreads& io, RouterOptions options)
-    : io_(io), options_(std::move(options)), refresh_timer_(io.at(0)) {}
+Router::Router(IoThreads& io, RouterOptions options, Counters& counters)
+    : io_(io),
+      options_(std::move(options)),
+      counters_(counters),
+      refresh_timer_(io.at(0)) {}
 
 Router::~Router() = default;
 
@@ -331,7 +344,8 @@ void Router::OnReply(Connection& conn, std::unique_ptr<Command> cmd,
                      const redisReply* reply) {
   if (reply->type == REDIS_REPLY_ERROR) {
     if (cmd->script != nullptr && !cmd->eval && IsErrorWithPrefix(reply, "NOSCRIPT")) {
-      cmd->eval = true;  // EVAL runs it and caches it on this server
+      cmd->UseEval(true);  // EVAL runs it and caches it on this server
+      counters_.script_reloads.fetch_add(1, std::memory_order_relaxed);
       conn.Send(std::move(cmd));
       return;
     }
@@ -344,7 +358,8 @@ void Router::OnReply(Connection& conn, std::unique_ptr<Command> cmd,
                                 std::string(reply->str, reply->len) + ")"));
           return;
         }
-        cmd->eval = false;
+        cmd->UseEval(false);
+        counters_.redirections.fetch_add(1, std::memory_order_relaxed);
         if (redirect->kind == Redirect::Kind::kAsk) {
           cmd->asking = true;
           SendTo(redirect->to, std::move(cmd));

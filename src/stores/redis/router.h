@@ -25,6 +25,7 @@
 #include "stores/redis/cluster_slots.h"
 #include "stores/redis/command.h"
 #include "stores/redis/connection.h"
+#include "stores/redis/counters.h"
 #include "stores/redis/endpoint.h"
 #include "stores/redis/io_threads.h"
 
@@ -42,7 +43,8 @@ struct RouterOptions {
 
 class Router final : public ReplyHandler {
  public:
-  Router(IoThreads& io, RouterOptions options);
+  // `counters` (script reloads, redirections) outlives the router.
+  Router(IoThreads& io, RouterOptions options, Counters& counters);
   ~Router() override;
 
   Router(const Router&) = delete;
@@ -94,6 +96,7 @@ class Router final : public ReplyHandler {
 
   IoThreads& io_;
   const RouterOptions options_;
+  Counters& counters_;
 
   mutable std::mutex mutex_;
   bool closed_ = false;
