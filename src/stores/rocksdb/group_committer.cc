@@ -5,9 +5,12 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <chrono>
 #include <string>
 #include <unordered_set>
 #include <utility>
+
+#include "stores/rocksdb/thread_name.h"
 
 namespace idem::rocksdb_store {
 namespace {
@@ -77,7 +80,8 @@ CommitStats GroupCommitter::stats() const {
   return CommitStats{commits_.load(std::memory_order_relaxed),
                      batches_.load(std::memory_order_relaxed),
                      syncs_.load(std::memory_order_relaxed),
-                     failed_batches_.load(std::memory_order_relaxed)};
+                     failed_batches_.load(std::memory_order_relaxed),
+                     sync_nanos_.load(std::memory_order_relaxed)};
 }
 
 Status GroupCommitter::health() const {
@@ -115,6 +119,7 @@ void GroupCommitter::FailNextSyncsForTesting(int count) {
 }
 
 void GroupCommitter::WriteLoop() {
+  NameThisThread("idem-rdb-write");
   for (;;) {
     Batch batch;
     {
@@ -134,6 +139,7 @@ void GroupCommitter::WriteLoop() {
 }
 
 void GroupCommitter::SyncLoop() {
+  NameThisThread("idem-rdb-sync");
   for (;;) {
     Batch batch;
     {
@@ -237,7 +243,12 @@ void GroupCommitter::Sync(Batch& batch) {
       syncs_to_fail_.fetch_sub(1, std::memory_order_relaxed);
       synced = rocksdb::Status::IOError("injected sync failure (test)");
     } else {
+      const auto started = std::chrono::steady_clock::now();
       synced = db_->SyncWAL();
+      sync_nanos_.fetch_add(std::chrono::duration_cast<std::chrono::nanoseconds>(
+                                std::chrono::steady_clock::now() - started)
+                                .count(),
+                            std::memory_order_relaxed);
     }
     syncs_.fetch_add(1, std::memory_order_relaxed);
     if (!synced.ok()) {

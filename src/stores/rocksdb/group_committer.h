@@ -43,6 +43,7 @@ struct CommitStats {
   uint64_t batches = 0;         // WriteBatches written
   uint64_t syncs = 0;           // WAL syncs
   uint64_t failed_batches = 0;  // WriteBatches or syncs RocksDB refused
+  uint64_t sync_nanos = 0;      // time spent in WAL syncs
 };
 
 class GroupCommitter {
@@ -121,6 +122,7 @@ class GroupCommitter {
   std::atomic<uint64_t> batches_{0};
   std::atomic<uint64_t> syncs_{0};
   std::atomic<uint64_t> failed_batches_{0};
+  std::atomic<uint64_t> sync_nanos_{0};
 
   // Last: they start once everything above is ready.
   std::thread sync_thread_;

@@ -422,6 +422,28 @@ class RocksDbStore final : public Store {
 
   void Ping(Callback<Status> done) override { done(committer_.health()); }
 
+  std::vector<StoreMetric> Metrics() const override {
+    const rocksdb_store::CommitStats stats = committer_.stats();
+    const auto counter = [](std::string name, std::string help, double value) {
+      return StoreMetric{std::move(name), std::move(help), StoreMetric::Kind::kCounter,
+                         value};
+    };
+    return {
+        counter("rocksdb_commits_total",
+                "Mutations the RocksDB store finished (durable or failed).",
+                static_cast<double>(stats.commits)),
+        counter("rocksdb_batches_total", "WriteBatches written to the RocksDB log.",
+                static_cast<double>(stats.batches)),
+        counter("rocksdb_syncs_total", "Syncs (fdatasync) of the RocksDB log.",
+                static_cast<double>(stats.syncs)),
+        counter("rocksdb_failed_batches_total",
+                "RocksDB log writes or syncs that failed.",
+                static_cast<double>(stats.failed_batches)),
+        counter("rocksdb_sync_seconds_total", "Time spent syncing the RocksDB log.",
+                static_cast<double>(stats.sync_nanos) / 1e9),
+    };
+  }
+
   // Hooks for rocksdb_store_internal.h.
   GroupCommitter& committer() { return committer_; }
   rocksdb::DB& db() { return *db_; }
