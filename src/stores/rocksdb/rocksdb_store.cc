@@ -701,7 +701,8 @@ class RocksDbStore final : public Store {
     Status scan_error;
     if (limit > 0) {
       rocksdb::ReadOptions read;
-      read.fill_cache = false;  // a scan must not evict the replay working set
+      read.fill_cache = false;       // a scan must not evict the replay working set
+      read.total_order_seek = true;  // every key in order, not one prefix (open_db.cc)
       std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(read));
       size_t queued = 0;
       // Returns true when it stopped at the limit, leaving the cursor there.
