@@ -33,9 +33,9 @@ class RocksDbMetricsTest : public ::testing::Test {
 
 TEST_F(RocksDbMetricsTest, ReportsTheGroupCommitCounters) {
   auto metrics = ByName(*store_);
-  for (const char* name : {"rocksdb_commits_total", "rocksdb_batches_total",
-                           "rocksdb_syncs_total", "rocksdb_failed_batches_total",
-                           "rocksdb_sync_seconds_total"}) {
+  for (const char* name :
+       {"rocksdb_commits_total", "rocksdb_batches_total", "rocksdb_syncs_total",
+        "rocksdb_failed_batches_total", "rocksdb_sync_seconds_total"}) {
     ASSERT_EQ(metrics.count(name), 1u) << name;
     EXPECT_EQ(metrics[name].kind, StoreMetric::Kind::kCounter) << name;
     EXPECT_FALSE(metrics[name].help.empty()) << name;
