@@ -3,19 +3,21 @@
 // The default store for a single node: no server to run, and a completion
 // is on disk (the write-ahead log fsynced) before its callback runs, so a
 // result a client has seen is replayed after a crash and a restart.
-// Concurrent mutations are grouped into one WriteBatch and one WAL sync
+// Leases are written to the WAL by the calling thread; concurrent results
+// are grouped into one WriteBatch and one WAL sync by a commit thread
 // (group commit); docs/stores.md describes the design.
 //
 // Thread-safety: the store is thread-safe; one process at a time may open a
 // directory (RocksDB's LOCK file). Callbacks of calls that only read what
-// is already written run inline on the calling thread; callbacks of
-// writes, and of reads that saw a write still queued, run on the store's
-// callback threads once that write is in the log (and synced, for the
-// writes `sync` covers); WaitForCompletion time-outs run on its timer
-// thread. Keep callbacks short and never call a *Sync helper
-// from one. Destroy the store from a thread that is not running one of its
-// callbacks; the destructor writes what is queued, then runs the pending
-// callbacks.
+// is already durable, and of writes that need no sync (leases, with the
+// defaults) and could be written at once, run inline on the calling thread
+// before the call returns; callbacks of synced writes, and of calls that
+// saw a write still pending, run on the store's callback threads once that
+// write is in the log (and synced, for the writes `sync` covers);
+// WaitForCompletion time-outs run on its timer thread. Keep callbacks
+// short and never call a *Sync helper from one. Destroy the store from a
+// thread that is not running one of its callbacks; the destructor writes
+// what is queued, then runs the pending callbacks.
 #pragma once
 
 #include <cstddef>
@@ -45,27 +47,29 @@ struct RocksDbStoreOptions {
   bool sync = true;
 
   // Also sync before Begin, Extend and Release are acknowledged. Off, they
-  // are still in the log (the OS's page cache) before they are
-  // acknowledged, so they survive a crash of the process; a crash of the
-  // machine can lose the newest leases, which lets those keys run again
-  // before lease_ttl has passed (a reboot usually takes longer than that).
-  // Off, a new request costs one sync instead of two. Default: false.
+  // are written to the log (the OS's page cache) by the calling thread and
+  // acknowledged at once, so they survive a crash of the process; a crash
+  // of the machine can lose the newest leases, which lets those keys run
+  // again before lease_ttl has passed (a reboot usually takes longer than
+  // that). Off, a new request costs one sync instead of two, and its Begin
+  // no thread hand-off. Default: false.
   bool sync_leases = false;
 
   // Create the directory and the database when they do not exist; false
   // fails with kNotFound instead. Default: true.
   bool create_if_missing = true;
 
-  // Most mutations written by one WriteBatch and one WAL sync. Default: 1024.
+  // Most mutations the commit thread writes as one WriteBatch and one WAL
+  // sync. Default: 1024.
   size_t max_batch_size = 1024;
 
   // Most bytes (keys and encoded records) one WriteBatch carries; a batch
   // closes at whichever limit it reaches first. Default: 16 MiB.
   size_t max_batch_bytes = size_t{16} << 20;
 
-  // Threads that run the callbacks of durable writes, so a slow callback
-  // never holds up the next WAL sync; 0 runs them on the commit thread.
-  // Default: 1.
+  // Threads that run the callbacks of writes finished by the commit thread
+  // (results), so a slow callback never holds up the next WAL sync; 0 runs
+  // them on the commit thread. Default: 1.
   size_t callback_threads = 1;
 
   // Independently locked key stripes (the per-key atomicity of Begin and

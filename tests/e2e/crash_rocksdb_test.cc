@@ -8,6 +8,7 @@
 
 #include <atomic>
 #include <csignal>
+#include <cstdlib>
 #include <map>
 #include <mutex>
 #include <string>
@@ -30,6 +31,18 @@ timeout = "30s"
 [idempotency]
 lease_ttl = "10s"
 )toml";
+}
+
+// The value of an unlabelled metric in a /metrics page; -1 when absent.
+double MetricValue(const std::string& page, const std::string& name) {
+  const std::string prefix = name + " ";
+  for (size_t at = page.find(prefix); at != std::string::npos;
+       at = page.find(prefix, at + 1)) {
+    if (at == 0 || page[at - 1] == '\n') {
+      return std::strtod(page.c_str() + at + prefix.size(), nullptr);
+    }
+  }
+  return -1;
 }
 
 // The slow request that is in flight when the gateway dies.
@@ -111,6 +124,15 @@ TEST_F(CrashRocksDbTest, KillNineUnderLoadThenRestart) {
       },
       60s))
       << "the load did not get going";
+
+  // The store's group-commit counters are on /metrics: every answered
+  // request wrote a lease and a result, and results were synced.
+  const std::string metrics = Fetch(gateway.admin_port(), Get("/metrics"), 5s).body;
+  const double commits = MetricValue(metrics, "idem_store_rocksdb_commits_total");
+  const double syncs = MetricValue(metrics, "idem_store_rocksdb_syncs_total");
+  EXPECT_GE(commits, 600) << metrics;
+  EXPECT_GE(syncs, 1) << metrics;
+  EXPECT_LE(syncs, commits) << metrics;
 
   gateway.Kill();
   clients.Join();

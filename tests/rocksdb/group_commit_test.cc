@@ -1,6 +1,7 @@
 // Group commit and the pending-write rules, made deterministic with the
 // store's test hooks (held writes or syncs, injected failures) rather than
 // with timing:
+// - a lease is written and answered on the caller's thread;
 // - concurrent mutations share one WriteBatch, and results one WAL sync;
 // - leases are not held up by a sync in progress;
 // - an answer read from a write that is not yet durable waits for it;
@@ -9,9 +10,11 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <mutex>
 #include <optional>
+#include <thread>
 
 #include "rocksdb/store_test_util.h"
 #include "rocksdb/temp_dir.h"
@@ -71,6 +74,99 @@ class RocksDbGroupCommitTest : public ::testing::Test {
   std::shared_ptr<ManualClock> clock_ = std::make_shared<ManualClock>();
   std::shared_ptr<Store> store_;
 };
+
+// Waits (bounded) until the store has written `batches` WriteBatches in
+// all; false if that never happens.
+bool WaitForBatches(Store& store, uint64_t batches) {
+  for (int i = 0; i < 10'000; ++i) {
+    if (GetCommitStats(store).batches >= batches) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  return false;
+}
+
+TEST_F(RocksDbGroupCommitTest, LeasesAreWrittenAndAnsweredOnTheCallersThread) {
+  Open();
+  const std::thread::id caller = std::this_thread::get_id();
+  std::optional<std::thread::id> answered_on;
+  std::optional<Result<BeginResult>> begun;
+  store_->Begin(Req("k", "a"), [&](Result<BeginResult> result) {
+    answered_on = std::this_thread::get_id();
+    begun = std::move(result);
+  });
+  // Answered before Begin returned: no hand-off to another thread.
+  ASSERT_TRUE(begun.has_value());
+  ASSERT_TRUE(begun->ok()) << begun->status();
+  EXPECT_EQ((*begun)->outcome, BeginOutcome::kAcquired);
+  EXPECT_EQ(answered_on, caller);
+  EXPECT_EQ(GetCommitStats(*store_).batches, 1u);
+
+  // Extend and Release are leases too.
+  std::optional<Result<int64_t>> extended;
+  store_->Extend("k", "a", kLease, [&](Result<int64_t> r) { extended = std::move(r); });
+  ASSERT_TRUE(extended.has_value());
+  EXPECT_TRUE(extended->ok()) << extended->status();
+  std::optional<Status> released;
+  store_->Release("k", "a", [&](Status s) { released = std::move(s); });
+  ASSERT_TRUE(released.has_value());
+  EXPECT_TRUE(released->ok()) << *released;
+  EXPECT_EQ(GetCommitStats(*store_).syncs, 0u);
+  EXPECT_EQ(GetSync(*store_, "k").status().code(), StatusCode::kNotFound);
+}
+
+TEST_F(RocksDbGroupCommitTest, AFailedLeaseWriteFailsThatLeaseOnly) {
+  Open();
+  FailNextBatchesForTesting(*store_, 1);
+  auto failed = BeginSync(*store_, Req("k", "a"));
+  EXPECT_EQ(failed.status().code(), StatusCode::kUnavailable);
+  EXPECT_EQ(PingSync(*store_).code(), StatusCode::kUnavailable);
+  EXPECT_EQ(GetSync(*store_, "k").status().code(), StatusCode::kNotFound);
+  // Nothing was written: the next Begin starts the key afresh, and the
+  // store is healthy again.
+  auto again = BeginSync(*store_, Req("k", "b"));
+  ASSERT_TRUE(again.ok()) << again.status();
+  EXPECT_EQ(again->outcome, BeginOutcome::kAcquired);
+  EXPECT_EQ(again->record->fence, 1u);
+  EXPECT_TRUE(PingSync(*store_).ok());
+}
+
+// A lease derived from a deletion that is not durable yet (Begin after
+// Delete, both pending) is answered only once the deletion is: written
+// behind it on the caller's thread when the deletion is written already,
+// queued behind it when it is not.
+TEST_F(RocksDbGroupCommitTest, ALeaseDerivedFromAPendingDeleteWaitsForIt) {
+  Open();
+  for (const bool delete_written_first : {true, false}) {
+    SCOPED_TRACE(delete_written_first ? "delete written first" : "delete still queued");
+    const std::string key = delete_written_first ? "written" : "queued";
+    ASSERT_TRUE(BeginSync(*store_, Req(key, "a")).ok());
+    ASSERT_TRUE(CompleteSync(*store_, {key, "a", Response("x"), kTtl}).ok());
+
+    PauseSyncsForTesting(*store_, true);
+    if (!delete_written_first) PauseCommitsForTesting(*store_, true);
+    const uint64_t batches = GetCommitStats(*store_).batches;
+    Slot<Status> deleted;
+    store_->Delete(key, deleted.Done());
+    if (delete_written_first) {
+      ASSERT_TRUE(WaitForBatches(*store_, batches + 1));
+    }
+    Slot<Result<BeginResult>> begun;
+    store_->Begin(Req(key, "b"), begun.Done());
+    PauseCommitsForTesting(*store_, false);
+    EXPECT_FALSE(deleted.ready());
+    EXPECT_FALSE(begun.ready());
+
+    PauseSyncsForTesting(*store_, false);
+    EXPECT_TRUE(deleted.Wait().ok());
+    auto lease = begun.Wait();
+    ASSERT_TRUE(lease.ok()) << lease.status();
+    EXPECT_EQ(lease->outcome, BeginOutcome::kAcquired);
+    EXPECT_EQ(lease->record->fence, 1u);  // a fresh start, not a takeover
+    auto record = GetSync(*store_, key);
+    ASSERT_TRUE(record.ok()) << record.status();
+    EXPECT_EQ((*record)->owner, "b");
+  }
+}
 
 TEST_F(RocksDbGroupCommitTest, ConcurrentWritesShareOneBatch) {
   Open();

@@ -2,6 +2,8 @@
 
 #include <utility>
 
+#include "stores/rocksdb/thread_name.h"
+
 namespace idem::rocksdb_store {
 
 CallbackRunner::CallbackRunner(size_t threads) {
@@ -35,6 +37,7 @@ void CallbackRunner::Stop() {
 }
 
 void CallbackRunner::Loop() {
+  NameThisThread("idem-rdb-cb");
   std::unique_lock lock(mutex_);
   for (;;) {
     cv_.wait(lock, [this] { return stopping_ || !tasks_.empty(); });

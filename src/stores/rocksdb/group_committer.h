@@ -1,22 +1,34 @@
-// GroupCommitter: the single writer of the RocksDB store, with pipelined
-// group commit.
+// GroupCommitter: how the RocksDB store's mutations reach the disk.
 //
-// Callers queue Commits from any thread. The commit thread takes whatever
-// has accumulated (up to a count and a byte budget) and writes it as one
-// WriteBatch to the WAL (handed to the OS, not synced) and the memtable.
-// Commits that need no sync are finished at once. Commits that must reach
-// the disk go to the sync thread, which syncs the WAL (DB::SyncWAL) for
-// all of those that have accumulated, then finishes them. The commit
-// thread keeps writing while a sync runs, so a lease never waits for
-// someone else's fsync, and N concurrent completions cost about one fsync
-// per round, not N.
+// Two paths, chosen per commit by Submit:
 //
-// Ordering: a commit is never finished before the commit it depends on
-// (`depends_on`, an earlier write to the same key); when that one fails,
-// so does the dependent. "Finished" means the finish hook has been called
-// with the commit's `status` set; the store keeps a written commit as the
-// key's pending state until then, so nobody reads a write that is visible
-// in RocksDB but not yet durable. Thread-safe.
+// - A commit that needs no sync (a lease: Begin, Extend, Release with the
+//   default options) is written on the calling thread: one WriteBatch to
+//   the WAL (handed to the OS, not synced) and the memtable, joined by
+//   RocksDB with whatever other threads write at that moment. It is
+//   finished before Submit returns, so its answer costs no thread
+//   hand-off at all.
+// - A commit that must reach the disk (a result: Complete, Checkpoint,
+//   Delete) is queued for the commit thread, which takes everything queued
+//   (up to a count and a byte budget), writes it as one WriteBatch, syncs
+//   the WAL once (DB::SyncWAL) and finishes the lot: N concurrent
+//   completions cost one write and one fsync per round, not N, and the
+//   WAL append and memtable insertion of results run off the callers'
+//   threads. Callers keep writing leases while a sync runs, so a lease
+//   never waits for someone else's fsync.
+//
+// A lease that cannot be written at once (RocksDB would stall the write,
+// or the commit it depends on is not written yet, or a test holds the
+// writes) is queued too, so a caller's thread never waits for a RocksDB
+// write stall or an fsync.
+//
+// Ordering: a commit is never written before the commit it depends on
+// (`depends_on`, an earlier write to the same key), and never finished
+// before it; when that one fails, so does the dependent. "Finished" means
+// `status` is set and the finish hook has been called (or, for a commit
+// finished inside Submit, that Submit returned kFinished); the store keeps
+// a commit as the key's pending state until then, so nobody reads a write
+// that is visible in RocksDB but not yet durable. Thread-safe.
 #pragma once
 
 #include <atomic>
@@ -34,6 +46,8 @@
 
 namespace rocksdb {
 class DB;
+class Status;
+class WriteBatch;
 }  // namespace rocksdb
 
 namespace idem::rocksdb_store {
@@ -43,18 +57,26 @@ struct CommitStats {
   uint64_t batches = 0;         // WriteBatches written
   uint64_t syncs = 0;           // WAL syncs
   uint64_t failed_batches = 0;  // WriteBatches or syncs RocksDB refused
+  uint64_t sync_nanos = 0;      // time spent in WAL syncs
 };
 
 class GroupCommitter {
  public:
   using Batch = std::vector<CommitPtr>;
-  // Called on the commit thread or the sync thread with commits that are
-  // finished: `status`, and `failed` or `durable`, are set.
+  // Called on the commit thread with commits that are finished: `status`,
+  // and `failed` or `durable`, are set.
   using Finish = std::function<void(const Batch& finished)>;
 
   struct Limits {
     size_t max_commits = 1024;
     size_t max_bytes = size_t{16} << 20;
+  };
+
+  enum class Submitted {
+    kFinished,  // written (or failed) and finished already: `status` is set;
+                // the finish hook is not called, the caller finishes it
+    kPending,   // the finish hook will be called for it later
+    kRejected,  // Stop has begun: dropped, nothing will run
   };
 
   // `db` must outlive the committer.
@@ -64,12 +86,13 @@ class GroupCommitter {
   GroupCommitter(const GroupCommitter&) = delete;
   GroupCommitter& operator=(const GroupCommitter&) = delete;
 
-  // Queues a commit. False once Stop has begun (the commit is dropped and
-  // its callbacks are not run).
-  bool Submit(CommitPtr commit);
+  // Writes a commit that needs no sync now if it can, else queues the
+  // commit. Never blocks on a sync or a RocksDB stall; may append to the
+  // WAL on the calling thread.
+  Submitted Submit(const CommitPtr& commit);
 
-  // Writes and syncs everything already queued, then stops both threads.
-  // Idempotent.
+  // Writes and syncs everything already queued, then stops the commit
+  // thread. Idempotent.
   void Stop();
 
   CommitStats stats() const;
@@ -84,19 +107,25 @@ class GroupCommitter {
   // has). Every later commit fails with that error.
   bool broken() const { return broken_.load(std::memory_order_acquire); }
 
-  // Test hooks: hold the writes (so a test can build a batch of a known
-  // size) or the syncs, or fail the next `count` writes or syncs as a
-  // broken disk would.
+  // Test hooks: hold the writes (every commit queues, so a test can build a
+  // batch of a known size) or the syncs, or fail the next `count` writes
+  // or syncs as a broken disk would.
   void SetPausedForTesting(bool paused);
   void SetSyncsPausedForTesting(bool paused);
   void FailNextWritesForTesting(int count);
   void FailNextSyncsForTesting(int count);
 
  private:
-  void WriteLoop();
-  void SyncLoop();
-  void Write(Batch& batch);
-  void Sync(Batch& batch);
+  void Loop();
+  // Writes `batch` as one WriteBatch; finishes what needs neither a sync
+  // nor an unfinished base and appends the rest to `waiting`.
+  void WriteQueued(const Batch& batch, Batch& waiting);
+  // Writes `batch` to the WAL (not synced) and the memtable, counts it and
+  // records the store's health. may_stall false: Incomplete, and nothing
+  // written, where RocksDB would make the write wait for a stall.
+  rocksdb::Status WriteToDb(rocksdb::WriteBatch& batch, bool may_stall);
+  // Syncs the WAL once for `batch` (written already), then finishes it.
+  void SyncAndFinish(Batch& batch);
   void SetHealth(const Status& status);
 
   rocksdb::DB* const db_;
@@ -104,16 +133,15 @@ class GroupCommitter {
   const Finish finish_;
 
   mutable std::mutex mutex_;
-  std::condition_variable write_cv_;
-  std::condition_variable sync_cv_;
+  std::condition_variable cv_;
   std::deque<CommitPtr> queue_;     // to write
-  std::vector<CommitPtr> to_sync_;  // written, waiting for a sync
+  std::vector<CommitPtr> waiting_;  // written by a caller, waiting for its base
   bool stopping_ = false;
-  bool writer_done_ = false;
   bool paused_ = false;
   bool syncs_paused_ = false;
   Status health_;
 
+  std::atomic<bool> healthy_{true};  // health_ is ok (read without the lock)
   std::atomic<bool> broken_{false};  // health_ holds the sync error
   std::atomic<int> writes_to_fail_{0};
   std::atomic<int> syncs_to_fail_{0};
@@ -121,10 +149,10 @@ class GroupCommitter {
   std::atomic<uint64_t> batches_{0};
   std::atomic<uint64_t> syncs_{0};
   std::atomic<uint64_t> failed_batches_{0};
+  std::atomic<uint64_t> sync_nanos_{0};
 
-  // Last: they start once everything above is ready.
-  std::thread sync_thread_;
-  std::thread write_thread_;
+  // Last: it starts once everything above is ready.
+  std::thread thread_;
 };
 
 }  // namespace idem::rocksdb_store

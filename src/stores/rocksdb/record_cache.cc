@@ -27,14 +27,27 @@ RecordPtr RecordCache::Find(const std::string& key) {
 }
 
 void RecordCache::Put(const std::string& key, RecordPtr record) {
-  if (auto it = entries_.find(key); it != entries_.end()) Erase(it);
-  if (!record) return;
-  const size_t charge = ChargeOf(key, *record);
-  if (charge > capacity_) return;
-  while (used_ + charge > capacity_ && !lru_.empty()) Erase(entries_.find(lru_.back()));
-  lru_.push_front(key);
-  entries_.emplace(key, Entry{std::move(record), charge, lru_.begin()});
-  used_ += charge;
+  auto it = entries_.find(key);
+  const size_t charge = record ? ChargeOf(key, *record) : 0;
+  if (!record || charge > capacity_) {
+    if (it != entries_.end()) Erase(it);
+    return;
+  }
+  if (it != entries_.end()) {
+    // A key's next state (a lease completed, say): replaced in place, no
+    // allocation, and it becomes the most recently used.
+    used_ = used_ - it->second.charge + charge;
+    it->second.record = std::move(record);
+    it->second.charge = charge;
+    lru_.splice(lru_.begin(), lru_, it->second.lru);
+  } else {
+    lru_.push_front(key);
+    entries_.emplace(key, Entry{std::move(record), charge, lru_.begin()});
+    used_ += charge;
+  }
+  // The newest entry is at the front and fits by itself: it is never the
+  // one evicted here.
+  while (used_ > capacity_) Erase(entries_.find(lru_.back()));
 }
 
 void RecordCache::Erase(std::unordered_map<std::string, Entry>::iterator it) {

@@ -5,9 +5,10 @@
 //   that key's stripe lock. The gateway is the only writer of its
 //   directory (RocksDB's LOCK file keeps other processes out), so
 //   in-process locks are enough; no RocksDB transaction is needed.
-// - Group commit: mutations go to one commit thread that writes whatever
-//   has accumulated as one WriteBatch; a sync thread syncs the log once
-//   for all the writes that must be on disk (GroupCommitter).
+// - Writes (GroupCommitter): a lease is written to the WAL by the calling
+//   thread and answered at once; results go to one commit thread that
+//   writes whatever has accumulated as one WriteBatch and syncs the log
+//   once for all of it (group commit).
 // - Pending writes: until it is finished (written, and synced if it must
 //   be), a mutation is the key's pending state (Stripe::pending), so the
 //   next call on the key decides on it, not on the older state in RocksDB.
@@ -102,6 +103,23 @@ struct View {
   RecordPtr record;   // the live record; null: absent, expired or corrupt
   CommitPtr pending;  // the not-yet-durable write `record` comes from
   bool corrupt = false;
+};
+
+// A finished commit, and what runs for it once the stripe lock is
+// dropped: its callback, the answers held back on it, the waiters it
+// wakes. Empty: nothing to run.
+struct Finished {
+  CommitPtr commit;
+  std::vector<Commit::Done> followers;
+  Wakeup wakeup;
+
+  void Run() {
+    if (!commit) return;
+    const Status& status = commit->status;
+    commit->done(status);
+    for (auto& follower : followers) follower(status);
+    wakeup.Run();
+  }
 };
 
 // How a call answers, and the owner of its callback until then: at once
@@ -226,7 +244,7 @@ class RocksDbStore final : public Store {
     Stripe& stripe = StripeFor(request.key);
     Wakeup wakeup;
     Reply<Result<BeginResult>> reply(std::move(done));
-    CommitPtr rejected;
+    Finished finished;
     {
       std::lock_guard lock(stripe.mutex);
       const View view = Read(stripe, request.key, now, wakeup);
@@ -274,11 +292,11 @@ class RocksDbStore final : public Store {
                         if (!s.ok()) return done(s);
                         done(BeginResult{BeginOutcome::kAcquired, record});
                       });
-        if (!Queue(stripe, commit)) rejected = std::move(commit);
+        Submit(stripe, commit, finished);
       }
     }
     wakeup.Run();
-    if (rejected) rejected->done(Unavailable(std::string(kClosed)));
+    finished.Run();
     reply.Send();
   }
 
@@ -363,7 +381,7 @@ class RocksDbStore final : public Store {
     Stripe& stripe = StripeFor(key);
     Wakeup wakeup;
     Reply<Status> reply(std::move(done));
-    CommitPtr rejected;
+    Finished finished;
     {
       std::lock_guard lock(stripe.mutex);
       const View view = Read(stripe, key, now, wakeup);
@@ -372,13 +390,13 @@ class RocksDbStore final : public Store {
       } else if (view.record || view.corrupt) {
         auto commit = NewCommit(key, nullptr, Wake::kGone, sync_results_, view.pending,
                                 [done = reply.TakeDone()](const Status& s) { done(s); });
-        if (!Queue(stripe, commit)) rejected = std::move(commit);
+        Submit(stripe, commit, finished);
       } else {
         reply.Answer(NotFound("no record for this key"), view.pending);
       }
     }
     wakeup.Run();
-    if (rejected) rejected->done(Unavailable(std::string(kClosed)));
+    finished.Run();
     reply.Send();
   }
 
@@ -421,6 +439,28 @@ class RocksDbStore final : public Store {
   }
 
   void Ping(Callback<Status> done) override { done(committer_.health()); }
+
+  std::vector<StoreMetric> Metrics() const override {
+    const rocksdb_store::CommitStats stats = committer_.stats();
+    const auto counter = [](std::string name, std::string help, double value) {
+      return StoreMetric{std::move(name), std::move(help), StoreMetric::Kind::kCounter,
+                         value};
+    };
+    return {
+        counter("rocksdb_commits_total",
+                "Mutations the RocksDB store finished (durable or failed).",
+                static_cast<double>(stats.commits)),
+        counter("rocksdb_batches_total", "WriteBatches written to the RocksDB log.",
+                static_cast<double>(stats.batches)),
+        counter("rocksdb_syncs_total", "Syncs (fdatasync) of the RocksDB log.",
+                static_cast<double>(stats.syncs)),
+        counter("rocksdb_failed_batches_total",
+                "RocksDB log writes or syncs that failed.",
+                static_cast<double>(stats.failed_batches)),
+        counter("rocksdb_sync_seconds_total", "Time spent syncing the RocksDB log.",
+                static_cast<double>(stats.sync_nanos) / 1e9),
+    };
+  }
 
   // Hooks for rocksdb_store_internal.h.
   GroupCommitter& committer() { return committer_; }
@@ -519,7 +559,6 @@ class RocksDbStore final : public Store {
                              bool sync, CommitPtr depends_on, Commit::Done done) {
     auto commit = std::make_shared<Commit>();
     commit->key = key;
-    if (record) commit->value = EncodeRecord(*record);
     commit->record = std::move(record);
     commit->wake = wake;
     commit->sync = sync;
@@ -528,13 +567,24 @@ class RocksDbStore final : public Store {
     return commit;
   }
 
-  // Queues `commit` as the key's newest state. Caller holds the stripe
-  // lock, so the commit is in the queue and in `pending` before any other
-  // call on the key looks. False when the store is closing.
-  bool Queue(Stripe& stripe, const CommitPtr& commit) {
-    if (!committer_.Submit(commit)) return false;
-    stripe.pending[commit->key] = commit;
-    return true;
+  // Hands `commit` to the committer as the key's newest state. Caller
+  // holds the stripe lock, so the commit is the key's pending state (or
+  // finished) before any other call on the key looks. A commit finished
+  // at once (written, or failed, or refused because the store is closing)
+  // comes back in `finished`, to run once the lock is dropped.
+  void Submit(Stripe& stripe, const CommitPtr& commit, Finished& finished) {
+    switch (committer_.Submit(commit)) {
+      case GroupCommitter::Submitted::kPending:
+        stripe.pending[commit->key] = commit;
+        return;
+      case GroupCommitter::Submitted::kFinished:
+        finished = FinishLocked(stripe, commit);
+        return;
+      case GroupCommitter::Submitted::kRejected:
+        commit->status = Unavailable(std::string(kClosed));
+        finished.commit = commit;
+        return;
+    }
   }
 
   static Status CheckOwner(const View& view, const std::string& owner) {
@@ -562,7 +612,7 @@ class RocksDbStore final : public Store {
     Stripe& stripe = StripeFor(key);
     Wakeup wakeup;
     Reply<T> reply(std::move(done));
-    CommitPtr rejected;
+    Finished finished;
     {
       std::lock_guard lock(stripe.mutex);
       const View view = Read(stripe, key, now, wakeup);
@@ -575,56 +625,50 @@ class RocksDbStore final : public Store {
             NewCommit(key, record, wake, sync, view.pending,
                       [record, answer_of = std::move(answer_of), done = reply.TakeDone()](
                           const Status& s) { done(s.ok() ? answer_of(record) : T(s)); });
-        if (!Queue(stripe, commit)) rejected = std::move(commit);
+        Submit(stripe, commit, finished);
       }
     }
     wakeup.Run();
-    if (rejected) rejected->done(Unavailable(std::string(kClosed)));
+    finished.Run();
     reply.Send();
   }
 
-  // Runs on the committer's threads for finished writes (durable or
-  // failed): they stop being pending, and their callbacks, the answers
-  // held back on them and the waiters they wake go to the callback threads.
+  // A finished write (durable or failed) stops being pending; the cache
+  // learns its state and the waiters it wakes are taken. Caller holds the
+  // stripe lock.
+  static Finished FinishLocked(Stripe& stripe, const CommitPtr& commit) {
+    Finished item;
+    auto it = stripe.pending.find(commit->key);
+    if (it != stripe.pending.end() && it->second == commit) stripe.pending.erase(it);
+    item.followers = std::move(commit->followers);
+    commit->followers.clear();
+    const bool failed = !commit->status.ok();
+    if (!failed) stripe.cache.Put(commit->key, commit->record);
+    if (failed) {
+      stripe.TakeWaiters(commit->key, item.wakeup);
+      item.wakeup.result = commit->status;
+    } else if (commit->wake == Wake::kCompleted) {
+      stripe.TakeWaiters(commit->key, item.wakeup);
+      item.wakeup.result = commit->record;
+    } else if (commit->wake == Wake::kGone) {
+      stripe.TakeWaiters(commit->key, item.wakeup);
+    }
+    item.commit = commit;
+    return item;
+  }
+
+  // Runs on the committer's threads for writes finished there; their
+  // callbacks go to the callback threads.
   void Finish(const GroupCommitter::Batch& batch) {
-    struct Finished {
-      CommitPtr commit;
-      std::vector<Commit::Done> followers;
-      Wakeup wakeup;
-    };
     auto finished = std::make_shared<std::vector<Finished>>();
     finished->reserve(batch.size());
     for (const CommitPtr& commit : batch) {
-      Finished item;
       Stripe& stripe = StripeFor(commit->key);
-      {
-        std::lock_guard lock(stripe.mutex);
-        auto it = stripe.pending.find(commit->key);
-        if (it != stripe.pending.end() && it->second == commit) stripe.pending.erase(it);
-        item.followers = std::move(commit->followers);
-        commit->followers.clear();
-        const bool failed = !commit->status.ok();
-        if (!failed) stripe.cache.Put(commit->key, commit->record);
-        if (failed) {
-          stripe.TakeWaiters(commit->key, item.wakeup);
-          item.wakeup.result = commit->status;
-        } else if (commit->wake == Wake::kCompleted) {
-          stripe.TakeWaiters(commit->key, item.wakeup);
-          item.wakeup.result = commit->record;
-        } else if (commit->wake == Wake::kGone) {
-          stripe.TakeWaiters(commit->key, item.wakeup);
-        }
-      }
-      item.commit = commit;
-      finished->push_back(std::move(item));
+      std::lock_guard lock(stripe.mutex);
+      finished->push_back(FinishLocked(stripe, commit));
     }
     runner_.Post([finished] {
-      for (Finished& item : *finished) {
-        const Status& status = item.commit->status;
-        item.commit->done(status);
-        for (auto& follower : item.followers) follower(status);
-        item.wakeup.Run();
-      }
+      for (Finished& item : *finished) item.Run();
     });
   }
 
@@ -651,22 +695,23 @@ class RocksDbStore final : public Store {
   bool SweepKey(const std::string& key, int64_t now,
                 const std::shared_ptr<SweepProgress>& progress) {
     Stripe& stripe = StripeFor(key);
-    std::lock_guard lock(stripe.mutex);
-    if (stripe.pending.count(key) != 0) return false;  // judged on a later pass
-    const Stored stored = ReadDurable(stripe, key);
-    if (!stored.error.ok() || !stored.present) return false;
-    if (stored.record && !stored.record->IsExpired(now)) return false;
-    if (!stored.record) {
-      spdlog::warn("rocksdb store: sweep removes the corrupt record of key \"{}\"",
-                   LogKey(key));
+    Finished finished;
+    {
+      std::lock_guard lock(stripe.mutex);
+      if (stripe.pending.count(key) != 0) return false;  // judged on a later pass
+      const Stored stored = ReadDurable(stripe, key);
+      if (!stored.error.ok() || !stored.present) return false;
+      if (stored.record && !stored.record->IsExpired(now)) return false;
+      if (!stored.record) {
+        spdlog::warn("rocksdb store: sweep removes the corrupt record of key \"{}\"",
+                     LogKey(key));
+      }
+      auto commit = NewCommit(key, nullptr, Wake::kGone, /*sync=*/false, nullptr,
+                              [progress](const Status& s) { progress->Arrive(s, true); });
+      progress->Add();
+      Submit(stripe, commit, finished);
     }
-    auto commit = NewCommit(key, nullptr, Wake::kGone, /*sync=*/false, nullptr,
-                            [progress](const Status& s) { progress->Arrive(s, true); });
-    progress->Add();
-    if (!Queue(stripe, commit)) {
-      progress->Arrive(Unavailable(std::string(kClosed)), false);
-      return false;
-    }
+    finished.Run();
     return true;
   }
 
@@ -679,7 +724,8 @@ class RocksDbStore final : public Store {
     Status scan_error;
     if (limit > 0) {
       rocksdb::ReadOptions read;
-      read.fill_cache = false;  // a scan must not evict the replay working set
+      read.fill_cache = false;       // a scan must not evict the replay working set
+      read.total_order_seek = true;  // every key in order, not one prefix (open_db.cc)
       std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(read));
       size_t queued = 0;
       // Returns true when it stopped at the limit, leaving the cursor there.

@@ -2,6 +2,8 @@
 
 #include <utility>
 
+#include "stores/rocksdb/thread_name.h"
+
 namespace idem::rocksdb_store {
 
 TaskThread::TaskThread(std::chrono::milliseconds interval, std::function<void()> periodic)
@@ -31,6 +33,7 @@ void TaskThread::Stop() {
 }
 
 void TaskThread::Loop() {
+  NameThisThread("idem-rdb-sweep");
   using Clock = std::chrono::steady_clock;
   const bool periodic = interval_.count() > 0 && periodic_;
   Clock::time_point next = Clock::now() + interval_;
