@@ -89,6 +89,9 @@ class FieldHasher {
   }
 
   void Raw(std::string_view bytes) {
+    // An empty view may have a null data(), which memcpy must not get
+    // (found by the http_front fuzzer under UBSan).
+    if (bytes.empty()) return;
     if (buffered_ + bytes.size() <= buffer_.size()) {
       std::memcpy(buffer_.data() + buffered_, bytes.data(), bytes.size());
       buffered_ += bytes.size();
