@@ -5,7 +5,9 @@
 #include <cstdio>
 #include <fstream>
 #include <iostream>
+#include <optional>
 #include <utility>
+#include <vector>
 
 #include "gateway/logging.h"
 #include "idem/deadline_store.h"
@@ -44,6 +46,40 @@ bool UsesTenants(const gateway::GatewayConfig& config) {
   return false;
 }
 
+// The store to serve from: `given`, or the one config.uri names, opened on
+// the gateway's io threads (`loops`) when it can use them; then wrapped as
+// the configuration says.
+Result<std::shared_ptr<Store>> OpenGatewayStore(
+    std::shared_ptr<Store> given, const gateway::StoreConfig& config,
+    const std::optional<EncryptionKeys>& encryption,
+    const std::vector<boost::asio::io_context*>& loops) {
+  std::shared_ptr<Store> store = std::move(given);
+  if (!store) {
+    StoreOpenOptions options;
+    options.auto_migrate = config.auto_migrate;
+    options.io_contexts = loops;
+    Result<std::shared_ptr<Store>> opened = OpenStore(config.uri, options);
+    if (!opened.ok()) {
+      return Status(opened.status().code(), "store.uri: cannot open \"" + config.uri +
+                                                "\": " + opened.status().message());
+    }
+    store = std::move(opened).value();
+  }
+  if (encryption) {
+    spdlog::info("stored responses are encrypted (AES-256-GCM, active key \"{}\", {} key(s))",
+                 encryption->active_id, encryption->keys.size());
+    store = NewEncryptingStore(std::move(store), *encryption);
+  }
+  // Outermost, so no store call (encryption included) outlasts it. The
+  // memory store answers every call before returning, so it cannot hang and
+  // the deadline's timer work (about 1,500 instructions and 4 allocations
+  // per new key, docs/performance.md) would buy nothing.
+  if (config.uri.rfind("memory:", 0) != 0) {
+    store = NewDeadlineStore(std::move(store), config.operation_timeout);
+  }
+  return store;
+}
+
 }  // namespace
 
 int RunGateway(GatewayRun run) {
@@ -62,32 +98,13 @@ int RunGateway(GatewayRun run) {
                  "testing tool; never use it in production. !!!");
   }
 
-  if (!run.store) {
-    StoreOpenOptions options;
-    options.auto_migrate = run.config.store.auto_migrate;
-    Result<std::shared_ptr<Store>> store = OpenStore(run.config.store.uri, options);
-    if (!store.ok()) {
-      return Fail("store.uri: cannot open \"" + run.config.store.uri +
-                  "\": " + store.status().message());
-    }
-    run.store = std::move(store).value();
-  }
-  if (run.config.secrets.encryption) {
-    spdlog::info("stored responses are encrypted (AES-256-GCM, active key \"{}\", {} key(s))",
-                 run.config.secrets.encryption->active_id,
-                 run.config.secrets.encryption->keys.size());
-    run.store = NewEncryptingStore(std::move(run.store), *run.config.secrets.encryption);
-  }
-  // Outermost, so no store call (encryption included) outlasts it. The
-  // memory store answers every call before returning, so it cannot hang and
-  // the deadline's timer work (about 1,500 instructions and 4 allocations
-  // per new key, docs/performance.md) would buy nothing.
-  if (run.config.store.uri.rfind("memory:", 0) != 0) {
-    run.store = NewDeadlineStore(std::move(run.store), run.config.store.operation_timeout);
-  }
-
+  auto open_store = [given = std::move(run.store), config = run.config.store,
+                     encryption = run.config.secrets.encryption](
+                        const std::vector<boost::asio::io_context*>& loops) mutable {
+    return OpenGatewayStore(std::move(given), config, encryption, loops);
+  };
   Result<std::unique_ptr<gateway::Server>> server =
-      gateway::Server::Create(std::move(run.config), std::move(run.store));
+      gateway::Server::Create(std::move(run.config), open_store);
   if (!server.ok()) return Fail(server.status().message());
   if (!run.port_file.empty()) {
     Status written = WritePortFile(run.port_file, (*server)->addresses());

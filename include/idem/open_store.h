@@ -10,8 +10,10 @@
 // Thread-safe.
 #pragma once
 
+#include <boost/asio/ts/netfwd.hpp>  // boost::asio::io_context, declared
 #include <memory>
 #include <string_view>
+#include <vector>
 
 #include "idem/clock.h"
 #include "idem/status.h"
@@ -24,6 +26,10 @@ struct StoreOpenOptions {
   std::shared_ptr<Clock> clock;
   // Create or upgrade a SQL schema when the store has one. Default: false.
   bool auto_migrate = false;
+  // Event loops a store may run its connections on instead of threads of
+  // its own, with the lifetime rules of RedisStoreOptions::io_contexts.
+  // Only the Redis store uses them; the others ignore them. Default: empty.
+  std::vector<boost::asio::io_context*> io_contexts;
 };
 
 // kInvalidArgument for a URI that names no known backend or is malformed;

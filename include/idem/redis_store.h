@@ -8,13 +8,14 @@
 // carry a native PEXPIRE as a backstop. The key layout is documented in
 // docs/stores.md ("Redis").
 //
-// Threading: the store owns a small Boost.Asio io_context pool (io_threads,
-// one event loop per thread) that drives non-blocking hiredis connections,
-// pipelined, with no thread per request and no blocking call. It does not
-// borrow the gateway's event loop because the Store interface is
-// callback-based and backend-agnostic: callers on any thread just call, and
-// callbacks run on one of the store's io threads, so a callback must not
-// block (in particular, it must not call a *Sync helper). Thread-safe.
+// Threading: non-blocking hiredis connections, pipelined, driven by Boost.Asio
+// event loops: the caller's (io_contexts; `idem serve` lends its io
+// threads) or, by default, a few of the store's own (io_threads). No thread
+// per request and no blocking call. A call made on a thread that runs one of
+// the caller's loops is carried by that loop's connections and its callback
+// runs right there, with no hand-off to another thread; calls from any other
+// thread are handed to the loops. Callbacks run on a loop, so they must not
+// block (in particular, they must not call a *Sync helper). Thread-safe.
 //
 // Replays: completed records read from Redis are kept in a local cache
 // (cache_completed), so a replay on this gateway needs no round trip. A
@@ -28,6 +29,7 @@
 // working without being reopened.
 #pragma once
 
+#include <boost/asio/ts/netfwd.hpp>  // boost::asio::io_context, declared
 #include <chrono>
 #include <cstddef>
 #include <memory>
@@ -83,14 +85,27 @@ struct RedisStoreOptions {
   // closes it). Default: 15 s.
   std::chrono::milliseconds idle_timeout{15'000};
 
-  // Event-loop threads owned by the store (1-2 is plenty: hiredis spends
-  // microseconds per reply). Default: 1.
+  // Event loops to run the connections on, instead of threads of the
+  // store's own. Each loop gets its own connections, so a call made on a
+  // thread running one of them needs no other thread; calls from any other
+  // thread are handed to the loops in turn. The subscriber, the waiters of
+  // WaitForCompletion and the cluster's topology refresh live on the first.
+  // The caller runs each loop and keeps it alive until the store has been
+  // destroyed, and destroys the store either while every loop still runs
+  // (the store closes its connections on them, waiting for that) or once
+  // they have stopped for good (io_context::stopped() and no thread inside
+  // run() any more: they are closed on the destroying thread).
+  // Default: empty (io_threads loops of the store's own).
+  std::vector<boost::asio::io_context*> io_contexts;
+
+  // Event-loop threads owned by the store when io_contexts is empty (1-2 is
+  // plenty: hiredis spends microseconds per reply). Default: 1.
   int io_threads = 1;
 
-  // Pipelined connections per io thread, to each server (each master in a
-  // cluster). The first that is up carries the thread's commands; the
-  // others are standbys that take over while it is down and take commands
-  // over 64 KiB. Default: 2.
+  // Pipelined connections per event loop, to each server (each master in a
+  // cluster). The first that is up carries the loop's commands; the others
+  // are standbys that take over while it is down and take commands over
+  // 64 KiB. Default: 2.
   int connections_per_thread = 2;
 
   // Reconnect back-off: the first retry after losing a working connection

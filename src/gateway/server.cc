@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <array>
+#include <atomic>
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/executor_work_guard.hpp>
@@ -159,10 +160,15 @@ struct Server::Impl {
   std::mutex sweep_mutex;
   std::condition_variable sweep_wake;
   bool sweep_stop = false;
+  std::atomic<bool> sweeper_done{false};
 
   explicit Impl(GatewayConfig c) : config(std::move(c)) {}
   ~Impl() {
     StopSweeper();
+    // The store may run on the workers' io_contexts. Stopped (as they are
+    // once Run has returned), they tell it that nothing runs them any more:
+    // it closes its connections right here instead of waiting for them.
+    for (auto& worker : workers) worker->io.stop();
     // The store first, explicitly: see above.
     admin.reset();
     filter.reset();
@@ -174,7 +180,7 @@ struct Server::Impl {
     workers.clear();
   }
 
-  Status Init(std::shared_ptr<Store> store);
+  Status Init(const StoreFactory& open_store);
   Worker& main_worker() { return *workers.front(); }
   void BeginDrain();
   void ForEachSession(void (ClientSession::*action)());
@@ -184,10 +190,12 @@ struct Server::Impl {
   asio::awaitable<void> DrainMonitor();
   void StopWorkers();
   void SweepUntilStopped();
+  bool SweepStopRequested();
+  void RequestSweeperStop();
   void StopSweeper();
 };
 
-Status Server::Impl::Init(std::shared_ptr<Store> store) {
+Status Server::Impl::Init(const StoreFactory& open_store) {
   Result<UpstreamUrl> upstream = ParseUpstreamUrl(config.upstream.url);
   if (!upstream.ok()) {
     return InvalidArgument("upstream.url: " + upstream.status().message());
@@ -202,6 +210,10 @@ Status Server::Impl::Init(std::shared_ptr<Store> store) {
     workers.push_back(std::make_unique<Worker>(*upstream_endpoints,
                                                config.upstream.max_idle_connections));
   }
+  std::vector<asio::io_context*> loops;
+  for (auto& worker : workers) loops.push_back(&worker->io);
+  Result<std::shared_ptr<Store>> store = open_store(loops);
+  if (!store.ok()) return store.status();
 
   Result<std::unique_ptr<tcp::acceptor>> listen =
       Listen(main_worker().io, config.server.listen, "server.listen");
@@ -214,7 +226,7 @@ Status Server::Impl::Init(std::shared_ptr<Store> store) {
   addresses.listen = BoundAddress(*acceptor);
   addresses.admin = BoundAddress(*admin_acceptor);
 
-  engine = std::make_unique<Engine>(std::move(store));
+  engine = std::make_unique<Engine>(std::move(store).value());
   filter = std::make_unique<IdempotencyFilter>(config, *engine, metrics);
   access_log =
       std::make_unique<AccessLog>(config.server.access_log, config.server.log_level);
@@ -338,6 +350,13 @@ asio::awaitable<void> Server::Impl::DrainMonitor() {
     ForEachSession(&ClientSession::ForceClose);
     co_await wait_until(Clock::now() + kReleaseGrace);
   }
+  // A sweep in progress may need the io threads (a store running on them)
+  // to finish: the sweeper stops first.
+  RequestSweeperStop();
+  while (!sweeper_done.load()) {
+    timer.expires_after(kDrainPoll);
+    co_await timer.async_wait(kTuple);
+  }
   spdlog::info("drained; stopping");
   StopWorkers();
 }
@@ -346,10 +365,10 @@ void Server::Impl::SweepUntilStopped() {
   std::unique_lock lock(sweep_mutex);
   for (;;) {
     sweep_wake.wait_for(lock, config.store.sweep_interval, [this] { return sweep_stop; });
-    if (sweep_stop) return;
+    if (sweep_stop) break;
     lock.unlock();
     size_t removed = 0;
-    for (int batch = 0; batch < kMaxSweepBatches; ++batch) {
+    for (int batch = 0; batch < kMaxSweepBatches && !SweepStopRequested(); ++batch) {
       Result<size_t> swept = SweepSync(engine->store(), kSweepBatch);
       if (!swept.ok()) {
         spdlog::warn("sweeping expired records failed: {}", swept.status().ToString());
@@ -361,14 +380,24 @@ void Server::Impl::SweepUntilStopped() {
     if (removed > 0) spdlog::debug("swept {} expired record(s)", removed);
     lock.lock();
   }
+  sweeper_done.store(true);
 }
 
-void Server::Impl::StopSweeper() {
+bool Server::Impl::SweepStopRequested() {
+  std::lock_guard lock(sweep_mutex);
+  return sweep_stop;
+}
+
+void Server::Impl::RequestSweeperStop() {
   {
     std::lock_guard lock(sweep_mutex);
     sweep_stop = true;
   }
   sweep_wake.notify_all();
+}
+
+void Server::Impl::StopSweeper() {
+  RequestSweeperStop();
   if (sweeper.joinable()) sweeper.join();
 }
 
@@ -384,9 +413,9 @@ Server::Server(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 Server::~Server() = default;
 
 Result<std::unique_ptr<Server>> Server::Create(GatewayConfig config,
-                                               std::shared_ptr<Store> store) {
+                                               const StoreFactory& open_store) {
   auto impl = std::make_unique<Impl>(std::move(config));
-  Status status = impl->Init(std::move(store));
+  Status status = impl->Init(open_store);
   if (!status.ok()) return status;
   // Signals are caught from here on, before anyone learns our ports (the
   // port file), so a SIGTERM sent right after start-up still drains.

@@ -71,6 +71,7 @@ Result<std::shared_ptr<Store>> OpenStore(std::string_view uri,
     auto redis = ParseRedisUri(uri);
     if (!redis.ok()) return redis.status();
     redis->clock = clock;
+    redis->io_contexts = options.io_contexts;
     return NewRedisStore(*redis);
   }
   if (StartsWith(uri, "postgresql://") || StartsWith(uri, "postgres://")) {

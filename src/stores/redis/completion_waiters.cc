@@ -35,14 +35,12 @@ CompletionWaiters::CompletionWaiters(boost::asio::io_context& io, WatchFunction 
 CompletionWaiters::~CompletionWaiters() = default;
 
 void CompletionWaiters::Close() {
-  boost::asio::post(io_, [this] {
-    closed_ = true;
-    std::vector<WaiterPtr> all;
-    for (auto& [key, list] : waiters_) all.insert(all.end(), list.begin(), list.end());
-    for (const WaiterPtr& waiter : all) {
-      Finish(waiter, Unavailable("the redis store is closed"));
-    }
-  });
+  closed_ = true;
+  std::vector<WaiterPtr> all;
+  for (auto& [key, list] : waiters_) all.insert(all.end(), list.begin(), list.end());
+  for (const WaiterPtr& waiter : all) {
+    Finish(waiter, Unavailable("the redis store is closed"));
+  }
 }
 
 void CompletionWaiters::Wait(std::string redis_key, std::chrono::milliseconds timeout,

@@ -43,8 +43,8 @@ class CompletionWaiters {
   CompletionWaiters(const CompletionWaiters&) = delete;
   CompletionWaiters& operator=(const CompletionWaiters&) = delete;
 
-  // Fails every waiter with kUnavailable; posts to the io thread, so it
-  // returns before that is done.
+  // Io thread (or once no thread runs it any more): fails every waiter
+  // with kUnavailable, and every later one.
   void Close();
 
   void Wait(std::string redis_key, std::chrono::milliseconds timeout,

@@ -79,6 +79,13 @@ void Connection::Close() {
   tick_timer_.cancel();
   reconnect_timer_.cancel();
   Teardown(Unavailable("the redis store is closed"));
+  std::vector<std::unique_ptr<Command>> stranded;
+  {
+    std::lock_guard lock(inbox_mutex_);
+    inbox_closed_ = true;
+    stranded.swap(inbox_);
+  }
+  for (auto& cmd : stranded) cmd->Fail(Unavailable("the redis store is closed"));
 }
 
 void Connection::Reset(Status why) { Teardown(std::move(why)); }
@@ -264,6 +271,31 @@ void Connection::Send(std::unique_ptr<Command> cmd) {
   }
   Sent(true);
   (void)cmd.release();  // hiredis holds it until OnCommandReply
+}
+
+void Connection::Post(std::unique_ptr<Command> cmd) {
+  bool first = false;
+  {
+    std::lock_guard lock(inbox_mutex_);
+    if (!inbox_closed_) {
+      inbox_.push_back(std::move(cmd));
+      first = inbox_.size() == 1;  // later ones ride on the drain already posted
+    }
+  }
+  if (cmd) {
+    cmd->Fail(Unavailable("the redis store is closed"));
+    return;
+  }
+  if (first) boost::asio::post(io_, [self = shared_from_this()] { self->DrainInbox(); });
+}
+
+void Connection::DrainInbox() {
+  std::vector<std::unique_ptr<Command>> batch;
+  {
+    std::lock_guard lock(inbox_mutex_);
+    batch.swap(inbox_);
+  }
+  for (auto& cmd : batch) Send(std::move(cmd));
 }
 
 // --- hiredis callbacks -------------------------------------------------------

@@ -17,7 +17,8 @@
 // ready and reports messages instead of carrying commands.
 //
 // Threading: Start, Send and Close run on the io thread (post to io());
-// state() and last_error() may be read from any thread.
+// Post hands a command over from any other thread; state() and
+// last_error() may be read from any thread.
 #pragma once
 
 #include <hiredis/async.h>
@@ -103,7 +104,12 @@ class Connection : public std::enable_shared_from_this<Connection> {
   void Start();
   // Io thread: sends `cmd`, or fails it at once when the connection is down.
   void Send(std::unique_ptr<Command> cmd);
-  // Io thread: fails every pending command and stops for good.
+  // Any thread: Send on the io thread. Commands handed over while the io
+  // thread is busy wait in an inbox and are sent together; Close fails
+  // those it finds there, so no command is ever stranded in a loop's queue.
+  void Post(std::unique_ptr<Command> cmd);
+  // Io thread, or any thread once no thread runs io() any more: fails every
+  // pending command and stops for good.
   void Close();
   // Io thread: drops the connection (failing its commands with `why`) and
   // opens a new one.
@@ -146,6 +152,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
   // Notes a command handed to hiredis (tracked: it has a reply to wait for).
   void Sent(bool tracked);
   void SendInternal(const char* command);
+  void DrainInbox();
   void Teardown(Status why);
   void ContextGone(Status why);
   void ScheduleReconnect();
@@ -191,6 +198,10 @@ class Connection : public std::enable_shared_from_this<Connection> {
   boost::asio::steady_timer tick_timer_;
   boost::asio::steady_timer reconnect_timer_;
   bool ticking_ = false;
+
+  std::mutex inbox_mutex_;
+  std::vector<std::unique_ptr<Command>> inbox_;  // handed over by Post
+  bool inbox_closed_ = false;
 
   std::atomic<State> state_{State::kDown};
   mutable std::mutex error_mutex_;

@@ -43,12 +43,13 @@ class RedisStore final : public Store {
   explicit RedisStore(std::shared_ptr<StoreCore> core) : core_(std::move(core)) {}
 
   ~RedisStore() override {
-    if (!core_->InIoThread()) {
+    if (!core_->OnOwnLoop()) {
       core_->Shutdown();
       return;
     }
-    // Dropped from one of its own callbacks: an io thread cannot join
-    // itself, so a helper thread does it once this callback has returned.
+    // Dropped on one of its loops (from a callback, say): a loop cannot wait
+    // for itself, so a helper thread closes the store once this handler has
+    // returned.
     std::thread([core = std::move(core_)] { core->Shutdown(); }).detach();
   }
 
@@ -168,6 +169,10 @@ Status Validate(const RedisStoreOptions& o) {
       o.connections_per_thread > 64) {
     return InvalidArgument(
         "redis store: io_threads and connections_per_thread must be within 1-64");
+  }
+  if (std::find(o.io_contexts.begin(), o.io_contexts.end(), nullptr) !=
+      o.io_contexts.end()) {
+    return InvalidArgument("redis store: io_contexts must not hold a null pointer");
   }
   if (o.connect_timeout.count() <= 0 || o.command_timeout.count() <= 0 ||
       o.idle_timeout.count() <= 0 || o.wait_poll_interval.count() <= 0 ||

@@ -6,16 +6,16 @@
 
 namespace idem::redis_internal {
 
-// The connections to one server, spread over the io threads.
+// The connections to one server: `per_loop` on each event loop.
 class Router::Pool {
  public:
-  Pool(IoThreads& io, const Endpoint& node, const ConnectionOptions& options,
-       int per_thread, ReplyHandler* handler)
-      : per_thread_(static_cast<size_t>(std::max(1, per_thread))) {
-    for (size_t t = 0; t < io.size(); ++t) {
-      for (size_t i = 0; i < per_thread_; ++i) {
+  Pool(EventLoops& loops, const Endpoint& node, const ConnectionOptions& options,
+       int per_loop, ReplyHandler* handler)
+      : loops_(loops), per_loop_(static_cast<size_t>(std::max(1, per_loop))) {
+    for (size_t loop = 0; loop < loops.size(); ++loop) {
+      for (size_t i = 0; i < per_loop_; ++i) {
         connections_.push_back(std::make_shared<Connection>(
-            io.at(t), [node] { return node; }, options, handler, nullptr));
+            loops.at(loop), [node] { return node; }, options, handler, nullptr));
       }
     }
   }
@@ -26,32 +26,46 @@ class Router::Pool {
     }
   }
 
-  void Close() {
+  // Any thread: closes every connection on its own loop.
+  void Retire() {
     for (auto& conn : connections_) {
       boost::asio::post(conn->io(), [conn] { conn->Close(); });
     }
   }
 
-  // Round-robin over the io threads. Within one thread the first ready
-  // connection carries every command, so commands leave (and replies come
-  // back) in as few system calls as possible; the thread's other
-  // connections are warm standbys that take over while it is down, and
-  // take the large commands, which would otherwise hold small ones up
-  // behind them. Connections that are down are skipped while another is up.
+  // On loop `loop` (or once nothing runs it): closes the connections there.
+  void CloseLoop(size_t loop) {
+    for (size_t i = 0; i < per_loop_; ++i) connections_[loop * per_loop_ + i]->Close();
+  }
+
+  // A command sent on one of the loops stays on it; one from elsewhere goes
+  // to the loops in turn. Within a loop the first ready connection carries
+  // every command, so commands leave (and replies come back) in as few
+  // system calls as possible; the loop's other connections are warm
+  // standbys that take over while it is down, and take the large commands,
+  // which would otherwise hold small ones up behind them. Connections that
+  // are down are skipped while another is up, on another loop if need be.
   void Send(std::unique_ptr<Command> cmd) {
     const size_t n = connections_.size();
-    const size_t first =
-        next_.fetch_add(1, std::memory_order_relaxed) % (n / per_thread_) * per_thread_;
-    const size_t skip = per_thread_ > 1 && cmd->wire.size() > kLargeCommandBytes ? 1 : 0;
-    std::shared_ptr<Connection> pick;
-    for (size_t i = skip; i < n + skip && !pick; ++i) {
-      const auto& conn = connections_[(first + i) % n];
-      if (conn->state() == Connection::State::kReady) pick = conn;
+    const size_t here = loops_.Current();
+    const size_t loop = here != EventLoops::kNone
+                            ? here
+                            : next_.fetch_add(1, std::memory_order_relaxed) % loops_.size();
+    const size_t first = loop * per_loop_;
+    const size_t skip = per_loop_ > 1 && cmd->wire.size() > kLargeCommandBytes ? 1 : 0;
+    size_t pick = first;
+    for (size_t i = skip; i < n + skip; ++i) {
+      const size_t candidate = (first + i) % n;
+      if (connections_[candidate]->state() == Connection::State::kReady) {
+        pick = candidate;
+        break;
+      }
     }
-    if (!pick) pick = connections_[first];
-    boost::asio::post(pick->io(), [pick, cmd = std::move(cmd)]() mutable {
-      pick->Send(std::move(cmd));
-    });
+    if (pick / per_loop_ == here) {
+      connections_[pick]->Send(std::move(cmd));
+    } else {
+      connections_[pick]->Post(std::move(cmd));
+    }
   }
 
   bool AllDown() const {
@@ -62,6 +76,12 @@ class Router::Pool {
       }
     }
     return true;
+  }
+
+  bool AllClosed() const {
+    return std::all_of(connections_.begin(), connections_.end(), [](const auto& conn) {
+      return conn->state() == Connection::State::kClosed;
+    });
   }
 
   Status LastError() const {
@@ -76,8 +96,9 @@ class Router::Pool {
   // A command this large goes to a standby connection when one is up.
   static constexpr size_t kLargeCommandBytes = 64 * 1024;
 
-  const size_t per_thread_;
-  std::vector<std::shared_ptr<Connection>> connections_;  // per_thread_ per thread
+  EventLoops& loops_;
+  const size_t per_loop_;
+  std::vector<std::shared_ptr<Connection>> connections_;  // per_loop_ per loop, in order
   std::atomic<size_t> next_{0};
 };
 
@@ -86,11 +107,11 @@ struct Router::RefreshRound {
   bool finished = false;
 };
 
-Router::Router(IoThreads& io, RouterOptions options, Counters& counters)
-    : io_(io),
+Router::Router(EventLoops& loops, RouterOptions options, Counters& counters)
+    : loops_(loops),
       options_(std::move(options)),
       counters_(counters),
-      refresh_timer_(io.at(0)) {}
+      refresh_timer_(loops.at(0)) {}
 
 Router::~Router() = default;
 
@@ -101,7 +122,7 @@ void Router::Start() {
     return;
   }
   RequestRefresh();
-  boost::asio::post(io_.at(0), [this] { ArmRefreshTimer(); });
+  boost::asio::post(loops_.at(0), [this] { ArmRefreshTimer(); });
 }
 
 void Router::ArmRefreshTimer() {
@@ -119,23 +140,30 @@ void Router::ArmRefreshTimer() {
 
 void Router::Close() {
   std::vector<std::unique_ptr<Command>> parked;
-  std::vector<std::shared_ptr<Pool>> pools;
   {
     std::lock_guard lock(mutex_);
     closed_ = true;
     parked.swap(parked_);
-    for (auto& [name, pool] : pools_) pools.push_back(pool);
   }
   for (auto& cmd : parked) cmd->Fail(Unavailable("the redis store is closed"));
-  for (auto& pool : pools) pool->Close();
-  boost::asio::post(io_.at(0), [this] { refresh_timer_.cancel(); });
+}
+
+void Router::CloseLoop(size_t loop) {
+  std::vector<std::shared_ptr<Pool>> pools;
+  {
+    std::lock_guard lock(mutex_);
+    for (auto& [name, pool] : pools_) pools.push_back(pool);
+    pools.insert(pools.end(), retired_.begin(), retired_.end());
+  }
+  for (auto& pool : pools) pool->CloseLoop(loop);
+  if (loop == 0) refresh_timer_.cancel();
 }
 
 std::shared_ptr<Router::Pool> Router::PoolForLocked(const Endpoint& node) {
   const std::string name = node.ToString();
   auto it = pools_.find(name);
   if (it != pools_.end()) return it->second;
-  auto pool = std::make_shared<Pool>(io_, node, options_.connection,
+  auto pool = std::make_shared<Pool>(loops_, node, options_.connection,
                                      options_.connections_per_thread, this);
   pools_.emplace(name, pool);
   pool->Start();
@@ -243,6 +271,7 @@ Status Router::LastError() const {
 // A node that is neither a master nor a seed any more, and that cannot be
 // reached (a failed-over master), stops being redialled.
 void Router::PruneLocked(std::vector<std::shared_ptr<Pool>>& retired) {
+  std::erase_if(retired_, [](const auto& pool) { return pool->AllClosed(); });
   const std::vector<Endpoint> keep = CandidatesLocked();
   for (auto it = pools_.begin(); it != pools_.end();) {
     const bool known = std::any_of(keep.begin(), keep.end(), [&](const Endpoint& node) {
@@ -250,6 +279,7 @@ void Router::PruneLocked(std::vector<std::shared_ptr<Pool>>& retired) {
     });
     if (!known && it->second->AllDown()) {
       retired.push_back(it->second);
+      retired_.push_back(it->second);
       it = pools_.erase(it);
     } else {
       ++it;
@@ -329,7 +359,7 @@ void Router::OnSlots(const std::shared_ptr<RefreshRound>& round, const Endpoint&
     refresh_again_ = false;
     parked.swap(parked_);
   }
-  for (auto& pool : retired) pool->Close();
+  for (auto& pool : retired) pool->Retire();
   for (auto& cmd : parked) {
     if (failure.ok()) {
       Send(std::move(cmd));

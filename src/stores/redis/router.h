@@ -1,7 +1,7 @@
 // Router: sends each Command to the right connection.
 //
-// Single-server mode: one pool of connections (io_threads ×
-// connections_per_thread) to the server. Cluster mode: one such pool per
+// Single-server mode: one pool of connections (connections_per_thread on
+// each event loop) to the server. Cluster mode: one such pool per
 // master; the slot map comes from CLUSTER SLOTS, asked of the known masters
 // and the seeds, at start, every topology_refresh_interval, after a MOVED
 // reply and after a lost connection. Commands sent before the first map
@@ -9,7 +9,10 @@
 // retries; ASK retries once on the named node behind ASKING; NOSCRIPT
 // retries on the same connection with EVAL, which also caches the script.
 //
-// Thread-safe. Replies (and so Command callbacks) run on io threads.
+// A command sent from a thread that runs one of the loops goes out on that
+// loop's connections, directly; one from any other thread is handed to the
+// loops in turn. Thread-safe. Replies (and so Command callbacks) run on the
+// loop of the connection that carried the command.
 #pragma once
 
 #include <atomic>
@@ -27,7 +30,7 @@
 #include "stores/redis/connection.h"
 #include "stores/redis/counters.h"
 #include "stores/redis/endpoint.h"
-#include "stores/redis/io_threads.h"
+#include "stores/redis/event_loops.h"
 
 namespace idem::redis_internal {
 
@@ -44,7 +47,7 @@ struct RouterOptions {
 class Router final : public ReplyHandler {
  public:
   // `counters` (script reloads, redirections) outlives the router.
-  Router(IoThreads& io, RouterOptions options, Counters& counters);
+  Router(EventLoops& loops, RouterOptions options, Counters& counters);
   ~Router() override;
 
   Router(const Router&) = delete;
@@ -52,9 +55,12 @@ class Router final : public ReplyHandler {
 
   // Opens the connections (and, for a cluster, asks for the slot map).
   void Start();
-  // Fails what waits for a slot map and closes every connection; call it
-  // before joining the io threads.
+  // Fails what waits for a slot map and every later command; then
+  // CloseLoop on each loop closes the connections.
   void Close();
+  // On loop `loop` (or once nothing runs it): closes its connections, and on
+  // loop 0 stops the topology refresh.
+  void CloseLoop(size_t loop);
 
   // A keyed command goes to the master of its slot; any other command to
   // the single server (or, in a cluster, to the master of slot 0).
@@ -94,7 +100,7 @@ class Router final : public ReplyHandler {
                const redisReply* reply, const Status& status);
   void ArmRefreshTimer();
 
-  IoThreads& io_;
+  EventLoops& loops_;
   const RouterOptions options_;
   Counters& counters_;
 
@@ -105,12 +111,14 @@ class Router final : public ReplyHandler {
   // the one pool.
   std::vector<std::shared_ptr<Pool>> master_pools_;
   std::map<std::string, std::shared_ptr<Pool>> pools_;  // by Endpoint::ToString()
+  // Pools dropped by PruneLocked until their connections have closed.
+  std::vector<std::shared_ptr<Pool>> retired_;
   std::vector<std::unique_ptr<Command>> parked_;        // waiting for a slot map
   bool refreshing_ = false;
   bool refresh_again_ = false;
   Status topology_error_;
 
-  boost::asio::steady_timer refresh_timer_;  // on io thread 0
+  boost::asio::steady_timer refresh_timer_;  // on loop 0
   std::atomic<size_t> subscriber_turn_{0};
 };
 

@@ -38,16 +38,17 @@ StoreCore::StoreCore(const RedisStoreOptions& options, RouterOptions router_opti
       scripts_(channel_),
       cache_on_(options.cache_completed),
       cache_(options.cache_max_bytes),
-      io_(options.io_threads),
-      router_(io_, WithReconnectCounter(std::move(router_options), counters_), counters_),
+      loops_(options.io_contexts, options.io_threads),
+      router_(loops_, WithReconnectCounter(std::move(router_options), counters_),
+              counters_),
       waiters_(
-          io_.at(0),
+          loops_.at(0),
           [this](const std::string& redis_key, Callback<Result<WatchResult>> done) {
             Watch(redis_key, std::move(done));
           },
           options.wait_poll_interval),
       subscription_(
-          io_.at(0), [this] { return router_.NextSubscriberEndpoint(); },
+          loops_.at(0), [this] { return router_.NextSubscriberEndpoint(); },
           SubscriptionOptions(options),
           [this](std::string payload, std::function<void(bool)> done) {
             Publish(std::move(payload), std::move(done));
@@ -75,9 +76,17 @@ Subscription::Options StoreCore::SubscriptionOptions(const RedisStoreOptions& op
 void StoreCore::Shutdown() {
   if (closed_.exchange(true)) return;
   router_.Close();
-  waiters_.Close();
-  subscription_.Close();
-  io_.Join();
+  loops_.RunOnEach([this](size_t loop) {
+    router_.CloseLoop(loop);
+    if (loop != 0) return;
+    waiters_.Close();
+    subscription_.Close();
+  });
+  // What the loops queued before or while closing (timer completions, a
+  // failed command's hand-off to loop 0) may still use this core: let it
+  // run first. Nothing queued after that uses it, as everything is closed.
+  loops_.RunOnEach([](size_t) {});
+  loops_.Join();
 }
 
 std::string StoreCore::RedisKey(std::string_view scope_key) const {

@@ -1,9 +1,9 @@
-// StoreCore: everything a RedisStore's io threads touch — the router
+// StoreCore: everything a RedisStore's event loops touch — the router
 // (connections, cluster routing), the scripts, the subscription, the
-// waiters, the sweeper, the completed-record cache and the counters. It
-// outlives the io threads: Shutdown() closes the connections and joins the
-// threads before anything here is destroyed, so callbacks may hold a plain
-// pointer to it. Thread-safe.
+// waiters, the sweeper, the completed-record cache and the counters.
+// Shutdown() closes everything on its loop and lets what the loops queued
+// before run out before anything here is destroyed, so handlers and
+// callbacks may hold a plain pointer to it. Thread-safe.
 #pragma once
 
 #include <atomic>
@@ -20,7 +20,7 @@
 #include "stores/redis/command.h"
 #include "stores/redis/completion_waiters.h"
 #include "stores/redis/counters.h"
-#include "stores/redis/io_threads.h"
+#include "stores/redis/event_loops.h"
 #include "stores/redis/lua_scripts.h"
 #include "stores/redis/router.h"
 #include "stores/redis/subscription.h"
@@ -36,10 +36,11 @@ class StoreCore final : public SubscriptionListener {
   StoreCore(const StoreCore&) = delete;
   StoreCore& operator=(const StoreCore&) = delete;
 
-  // Closes everything and joins the io threads; never on an io thread.
+  // Closes everything (on each loop, see EventLoops::RunOnEach) and joins
+  // the store's own threads; never on one of the loops.
   void Shutdown();
   bool closed() const { return closed_.load(std::memory_order_acquire); }
-  bool InIoThread() const { return io_.InPool(); }
+  bool OnOwnLoop() const { return loops_.Current() != EventLoops::kNone; }
 
   int64_t Now() const { return clock_->NowMs(); }
   std::string RedisKey(std::string_view scope_key) const;
@@ -70,7 +71,7 @@ class StoreCore final : public SubscriptionListener {
 
   std::vector<StoreMetric> Metrics() const;
 
-  // SubscriptionListener (io thread 0).
+  // SubscriptionListener (loop 0).
   void OnListening(bool listening) override;
   void OnEvent(char event, std::string_view redis_key) override;
 
@@ -89,7 +90,7 @@ class StoreCore final : public SubscriptionListener {
   Counters counters_;
   stores::CompletedCache cache_;
   std::atomic<bool> closed_{false};
-  IoThreads io_;  // before everything bound to its io_contexts
+  EventLoops loops_;  // before everything bound to its io_contexts
   Router router_;
   CompletionWaiters waiters_;
   Subscription subscription_;

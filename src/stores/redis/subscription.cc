@@ -25,11 +25,9 @@ void Subscription::Start() {
 }
 
 void Subscription::Close() {
-  boost::asio::post(io_, [this] {
-    closed_ = true;
-    timer_.cancel();
-    connection_->Close();
-  });
+  closed_ = true;
+  timer_.cancel();
+  connection_->Close();
 }
 
 void Subscription::SetListening(bool listening) {

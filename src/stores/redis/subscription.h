@@ -14,8 +14,9 @@
 // command time-out, or the heartbeat cannot be published, the subscriber
 // is reset and listening stops until it has subscribed again.
 //
-// Io thread: everything runs on the io_context it is given; Start and
-// Close may be called from any thread (they post).
+// Io thread: everything runs on the io_context it is given; Start may be
+// called from any thread (it posts), Close on the io thread or once no
+// thread runs the io_context any more.
 #pragma once
 
 #include <boost/asio/io_context.hpp>

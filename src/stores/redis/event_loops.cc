@@ -1,0 +1,75 @@
+#include "stores/redis/event_loops.h"
+
+#include <algorithm>
+#include <boost/asio/post.hpp>
+#include <condition_variable>
+#include <mutex>
+
+namespace idem::redis_internal {
+
+EventLoops::EventLoops(const std::vector<boost::asio::io_context*>& borrowed,
+                       int threads)
+    : loops_(borrowed) {
+  if (!borrowed.empty()) return;
+  const int n = std::max(1, threads);
+  for (int i = 0; i < n; ++i) {
+    owned_.push_back(std::make_unique<boost::asio::io_context>(1));
+    loops_.push_back(owned_.back().get());
+    guards_.push_back(boost::asio::make_work_guard(*loops_.back()));
+  }
+  for (boost::asio::io_context* io : loops_) {
+    threads_.emplace_back([io] { io->run(); });
+  }
+}
+
+EventLoops::~EventLoops() { Join(); }
+
+size_t EventLoops::Current() const {
+  // A thread usually runs the same loop from one call to the next: try it
+  // first, so a store with many loops does not test each one per call.
+  thread_local const EventLoops* last_owner = nullptr;
+  thread_local size_t last_index = 0;
+  if (last_owner == this && last_index < loops_.size() &&
+      loops_[last_index]->get_executor().running_in_this_thread()) {
+    return last_index;
+  }
+  for (size_t i = 0; i < loops_.size(); ++i) {
+    if (loops_[i]->get_executor().running_in_this_thread()) {
+      last_owner = this;
+      last_index = i;
+      return i;
+    }
+  }
+  return kNone;
+}
+
+void EventLoops::RunOnEach(const std::function<void(size_t)>& fn) {
+  const size_t here = Current();
+  std::vector<size_t> direct;
+  std::vector<size_t> remote;
+  for (size_t i = 0; i < loops_.size(); ++i) {
+    (i == here || loops_[i]->stopped() ? direct : remote).push_back(i);
+  }
+  std::mutex mutex;
+  std::condition_variable all_ran;
+  size_t pending = remote.size();
+  for (const size_t i : remote) {
+    boost::asio::post(*loops_[i], [&, i] {
+      fn(i);
+      std::lock_guard lock(mutex);
+      if (--pending == 0) all_ran.notify_all();
+    });
+  }
+  for (const size_t i : direct) fn(i);
+  std::unique_lock lock(mutex);
+  all_ran.wait(lock, [&] { return pending == 0; });
+}
+
+void EventLoops::Join() {
+  for (auto& guard : guards_) guard.reset();
+  for (auto& thread : threads_) {
+    if (thread.joinable()) thread.join();
+  }
+}
+
+}  // namespace idem::redis_internal
