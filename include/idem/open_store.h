@@ -28,7 +28,8 @@ struct StoreOpenOptions {
   bool auto_migrate = false;
   // Event loops a store may run its connections on instead of threads of
   // its own, with the lifetime rules of RedisStoreOptions::io_contexts.
-  // Only the Redis store uses them; the others ignore them. Default: empty.
+  // The Redis and PostgreSQL stores use them; the others ignore them.
+  // Default: empty.
   std::vector<boost::asio::io_context*> io_contexts;
 };
 

@@ -19,25 +19,26 @@
 // parameters (bigint), never the server's now(): expiry is judged exactly
 // as the memory store judges it, and tests can move time by hand.
 //
-// Threading: the store owns a small Boost.Asio io_context and its threads
-// (`io_threads`), which drive the libpq sockets (PQsocket, waited on with
-// asio::posix::stream_descriptor). It does not borrow the gateway's loop:
-// the Store interface is callback based and backend agnostic, so the same
-// store serves the gateway, plain programs and tests alike. Callbacks run
-// on those threads; keep them short and never block in them on another
-// call to the same store (no *Sync helper there). All methods are
-// thread-safe.
+// Threading: non-blocking libpq connections (PQsocket, waited on with
+// asio::posix::stream_descriptor) driven by Boost.Asio event loops: the
+// caller's (io_contexts; `idem serve` lends its io threads, and each
+// connection then lives on one of them) or, by default, an io_context of
+// the store's own run by `io_threads` threads. Callbacks run on those
+// loops; keep them short and never block in them on another call to the
+// same store (no *Sync helper there). All methods are thread-safe.
 //
 // Failure: when PostgreSQL cannot be reached, calls fail with kUnavailable
 // within `statement_timeout` (at once while every connection is known to
 // be down), never hang, and the store reconnects by itself with back-off.
 #pragma once
 
+#include <boost/asio/ts/netfwd.hpp>  // boost::asio::io_context, declared
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "idem/clock.h"
 #include "idem/status.h"
@@ -68,8 +69,22 @@ struct PostgresStoreOptions {
   // Default: 32.
   size_t pipeline_depth = 32;
 
-  // Threads that run the store's io_context. Default: 1.
+  // Threads that run the store's own io_context, when io_contexts is
+  // empty. Default: 1.
   size_t io_threads = 1;
+
+  // Event loops to run the connections on instead of threads of the
+  // store's own: connection i on io_contexts[i % size], the LISTEN
+  // connection, the timers and the waiters on the first. Each must be run
+  // by exactly one thread. The store does not wait for a connection when
+  // it opens (the caller may start its loops afterwards; the schema check
+  // has already reached the server). The caller keeps each loop alive
+  // until the store has been destroyed, and destroys the store either
+  // while every loop still runs (it closes its connections on them and
+  // waits for that) or once they have stopped for good (stopped(), and no
+  // thread inside run() any more: they are closed on the destroying
+  // thread). Default: empty (the store's own).
+  std::vector<boost::asio::io_context*> io_contexts;
 
   // How long opening one connection may take. Default: 5 s.
   std::chrono::milliseconds connect_timeout{5'000};
@@ -149,8 +164,8 @@ struct PostgresStoreStats {
   uint64_t group_rollbacks = 0;
 };
 
-// Opens the store: checks (or, with auto_migrate, applies) the schema and
-// waits for the first pool connection. kUnavailable when PostgreSQL cannot
+// Opens the store: checks (or, with auto_migrate, applies) the schema and,
+// on loops of its own, waits for the first pool connection. kUnavailable when PostgreSQL cannot
 // be reached within connect_timeout; kFailedPrecondition when the schema
 // is missing or older than this build and auto_migrate is off;
 // kInvalidArgument for bad options.

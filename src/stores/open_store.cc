@@ -79,6 +79,7 @@ Result<std::shared_ptr<Store>> OpenStore(std::string_view uri,
     postgres.conninfo = std::string(uri);  // libpq reads the URI, TLS settings included
     postgres.clock = clock;
     postgres.auto_migrate = options.auto_migrate;
+    postgres.io_contexts = options.io_contexts;
     return NewPostgresStore(postgres);
   }
   // Each backend adds its scheme here: `if (StartsWith(uri, "x:")) ...`.

@@ -2,6 +2,12 @@
 // the whole test program by a gtest Environment (so the program is
 // registered as one ctest test, not one server per test). Every test opens
 // a fresh store on the shared database; the suite's keys never collide.
+#include <array>
+#include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/io_context.hpp>
+#include <thread>
+#include <vector>
+
 #include "conformance/store_conformance.h"
 #include "idem/postgres_store.h"
 #include "postgres/postgres_server.h"
@@ -9,9 +15,37 @@
 namespace idem::testing {
 namespace {
 
+// Two event loops, each run by one thread, lent to the stores of the
+// "lent_loops" variant as `idem serve` lends its io threads. They run from
+// before the first test to after the last, so every store is closed while
+// they run.
+class LentLoops {
+ public:
+  LentLoops() {
+    for (auto& loop : loops_) {
+      guards_.push_back(boost::asio::make_work_guard(loop));
+      threads_.emplace_back([&loop] { loop.run(); });
+    }
+  }
+  ~LentLoops() {
+    guards_.clear();
+    for (auto& thread : threads_) thread.join();
+  }
+  std::vector<boost::asio::io_context*> pointers() {
+    return {&loops_[0], &loops_[1]};
+  }
+
+ private:
+  std::array<boost::asio::io_context, 2> loops_;
+  std::vector<boost::asio::executor_work_guard<boost::asio::io_context::executor_type>>
+      guards_;
+  std::vector<std::thread> threads_;
+};
+
 struct SharedServer {
   std::unique_ptr<PostgresServer> server;
   std::string uri;
+  std::unique_ptr<LentLoops> loops;
 };
 
 SharedServer& Shared() {
@@ -27,15 +61,20 @@ class PostgresEnvironment : public ::testing::Environment {
     ASSERT_TRUE((*server)->CreateDatabase("conformance").ok());
     Shared().uri = (*server)->Uri("conformance");
     Shared().server = std::move(server).value();
+    Shared().loops = std::make_unique<LentLoops>();
   }
-  void TearDown() override { Shared().server.reset(); }
+  void TearDown() override {
+    Shared().loops.reset();
+    Shared().server.reset();
+  }
 };
 
 [[maybe_unused]] ::testing::Environment* const kPostgresEnvironment =
     ::testing::AddGlobalTestEnvironment(new PostgresEnvironment);
 
 std::shared_ptr<Store> OpenPostgres(std::shared_ptr<Clock> clock, size_t pool_size,
-                                    bool cache, size_t io_threads = 1) {
+                                    bool cache, size_t io_threads = 1,
+                                    bool lent_loops = false) {
   if (!Shared().server) return nullptr;
   PostgresStoreOptions options;
   options.conninfo = Shared().uri;
@@ -44,6 +83,7 @@ std::shared_ptr<Store> OpenPostgres(std::shared_ptr<Clock> clock, size_t pool_si
   options.pool_size = pool_size;
   options.cache_completed = cache;
   options.io_threads = io_threads;
+  if (lent_loops) options.io_contexts = Shared().loops->pointers();
   auto store = NewPostgresStore(options);
   EXPECT_TRUE(store.ok()) << store.status();
   return store.ok() ? *store : nullptr;
@@ -62,6 +102,11 @@ INSTANTIATE_TEST_SUITE_P(
                       StoreFactory{"two_io_threads",
                                    [](std::shared_ptr<Clock> clock) {
                                      return OpenPostgres(std::move(clock), 3, true, 2);
+                                   }},
+                      StoreFactory{"lent_loops",
+                                   [](std::shared_ptr<Clock> clock) {
+                                     return OpenPostgres(std::move(clock), 3, true, 1,
+                                                         /*lent_loops=*/true);
                                    }}),
     [](const auto& p) { return p.param.name; });
 

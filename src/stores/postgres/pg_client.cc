@@ -7,6 +7,8 @@
 #include <optional>
 #include <utility>
 
+#include "stores/common/lent_loops.h"
+
 namespace idem::pg {
 namespace {
 
@@ -28,8 +30,10 @@ void FailAll(std::deque<Command>& commands, const Status& why) {
 
 Client::Client(ClientOptions options)
     : options_(std::move(options)),
-      work_(asio::make_work_guard(io_)),
-      ticker_strand_(asio::make_strand(io_)),
+      loops_(options_.loops.empty() ? std::vector<asio::io_context*>{&own_io_}
+                                    : options_.loops),
+      work_(asio::make_work_guard(own_io_)),
+      ticker_strand_(asio::make_strand(io())),
       ticker_(ticker_strand_) {
   const size_t pool_size = std::max<size_t>(1, options_.pool_size);
   // An eighth of the pool commits (at least one), each connection one
@@ -40,11 +44,11 @@ Client::Client(ClientOptions options)
   for (size_t i = 0; i < pool_size; ++i) {
     unsigned lanes = 1u << (i < commit ? kCommitLane : kLeaseLane);
     if (pool_size == 1) lanes = (1u << kLeaseLane) | (1u << kCommitLane);
-    pool_.push_back(
-        std::make_unique<Connection>(*this, Connection::Role::kPool, i, lanes));
+    pool_.push_back(std::make_unique<Connection>(
+        *this, *loops_[i % loops_.size()], Connection::Role::kPool, i, lanes));
   }
   if (!options_.listen_channel.empty()) {
-    listener_ = std::make_unique<Connection>(*this, Connection::Role::kListener,
+    listener_ = std::make_unique<Connection>(*this, io(), Connection::Role::kListener,
                                              pool_size, /*lanes=*/0u);
   }
 }
@@ -55,9 +59,10 @@ void Client::Start(std::shared_ptr<void> keep_alive) {
   for (auto& connection : pool_) connection->Start();
   if (listener_) listener_->Start();
   asio::post(ticker_strand_, [this] { ArmTicker(); });
+  if (on_lent_loops()) return;
   const size_t threads = std::max<size_t>(1, options_.io_threads);
   for (size_t i = 0; i < threads; ++i) {
-    threads_.emplace_back([this, keep_alive] { io_.run(); });
+    threads_.emplace_back([this, keep_alive] { own_io_.run(); });
   }
 }
 
@@ -122,6 +127,10 @@ void Client::Stop() {
   }
   ready_cv_.notify_all();
   FailAll(orphans, Unavailable("postgres store closed"));
+  if (on_lent_loops()) {
+    StopOnLentLoops();
+    return;
+  }
   asio::post(ticker_strand_, [this] { ticker_.cancel(); });
   for (auto& connection : pool_) connection->Shutdown();
   if (listener_) listener_->Shutdown();
@@ -137,7 +146,25 @@ void Client::Stop() {
   }
 }
 
+void Client::StopOnLentLoops() {
+  // One lent loop is run by one thread, so a handler on it is serialized
+  // with the strands of the connections that live there.
+  stores::RunOnEachLoop(loops_, [this](size_t loop) {
+    if (loop == 0) {
+      ticker_.cancel();
+      if (listener_) listener_->Close();
+    }
+    for (size_t i = loop; i < pool_.size(); i += loops_.size()) pool_[i]->Close();
+  });
+  // Closing cancelled waits and timers; their handlers (and a strand's
+  // handlers queued behind one that was running) still use the
+  // connections: a few empty rounds let all of that run before Stop
+  // returns and the client may be freed.
+  for (int round = 0; round < 3; ++round) stores::RunOnEachLoop(loops_, [](size_t) {});
+}
+
 bool Client::OnIoThread() const {
+  if (on_lent_loops()) return stores::LoopOfThisThread(loops_) != stores::kNoLoop;
   const auto self = std::this_thread::get_id();
   return std::any_of(threads_.begin(), threads_.end(),
                      [self](const std::thread& t) { return t.get_id() == self; });

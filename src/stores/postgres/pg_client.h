@@ -1,6 +1,6 @@
-// The PostgreSQL store's connection machinery: an io_context with its own
-// threads, a bounded pool of pipelined connections, and one LISTEN
-// connection.
+// The PostgreSQL store's connection machinery: a bounded pool of pipelined
+// connections and one LISTEN connection, on an io_context with threads of
+// its own or on event loops the caller lends (ClientOptions::loops).
 //
 // The pool is split in two lanes, each with its own queue. Durable
 // statements (Statement::durable: Complete, Checkpoint, Delete, and the
@@ -47,7 +47,11 @@ struct ClientOptions {
   std::string conninfo;
   size_t pool_size = 8;
   size_t pipeline_depth = 32;
-  size_t io_threads = 1;
+  size_t io_threads = 1;  // for the client's own io_context
+  // Lent event loops, each run by one thread (PostgresStoreOptions::
+  // io_contexts): pool connection i runs on loops[i % size], the listener
+  // and the ticker on loops[0]. Empty: the client's own io_context.
+  std::vector<asio::io_context*> loops;
   size_t max_queued = 100'000;
   std::chrono::milliseconds connect_timeout{5'000};
   std::chrono::milliseconds statement_timeout{5'000};
@@ -71,9 +75,11 @@ class Client {
   Client& operator=(const Client&) = delete;
   ~Client();
 
-  // Starts the threads and connections. `keep_alive` is held by every io
-  // thread until it exits, so whatever owns the client outlives handlers
-  // even when the last reference is dropped on an io thread.
+  // Starts the connections, and the threads of the client's own io_context.
+  // `keep_alive` is held by each of those threads until it exits, so
+  // whatever owns the client outlives handlers even when the last reference
+  // is dropped on an io thread. On lent loops it is not needed: Stop waits
+  // until no handler of the client is left.
   void Start(std::shared_ptr<void> keep_alive);
 
   // Blocks until a pool connection and the listener are ready, the first
@@ -85,11 +91,18 @@ class Client {
   // when it fails at once, on the calling thread.
   void Submit(Command command);
 
-  // Fails queued and in-flight commands with kUnavailable and stops the
-  // threads (joined, or detached when called on one of them). Idempotent.
+  // Fails queued and in-flight commands with kUnavailable and closes the
+  // connections. Own io_context: stops its threads (joined, or detached
+  // when called on one of them). Lent loops: closes each connection on its
+  // loop (directly on a stopped loop) and waits until what that queued has
+  // run, so it must not be called on one of them. Idempotent.
   void Stop();
 
-  asio::io_context& io() { return io_; }
+  // The loop of the listener, the ticker and the store's timers.
+  asio::io_context& io() { return *loops_.front(); }
+  bool on_lent_loops() const { return !options_.loops.empty(); }
+  // The calling thread runs one of the client's loops.
+  bool OnIoThread() const;
   const ClientOptions& options() const { return options_; }
   SteadyClock::time_point Deadline() const {
     return SteadyClock::now() + options_.statement_timeout;
@@ -139,10 +152,11 @@ class Client {
   std::deque<Command> TakeQueuesLocked();
   void ArmTicker();
   void OnTick();
-  bool OnIoThread() const;
+  void StopOnLentLoops();
 
   const ClientOptions options_;
-  asio::io_context io_;
+  asio::io_context own_io_;  // idle when the loops are lent
+  std::vector<asio::io_context*> loops_;
   asio::executor_work_guard<asio::io_context::executor_type> work_;
   asio::strand<asio::io_context::executor_type> ticker_strand_;
   asio::steady_timer ticker_;

@@ -39,12 +39,14 @@ bool Aborted(const PGresult* result) {
 
 }  // namespace
 
-Connection::Connection(Client& client, Role role, size_t index, unsigned lanes)
+Connection::Connection(Client& client, asio::io_context& io, Role role, size_t index,
+                       unsigned lanes)
     : client_(client),
+      io_(io),
       role_(role),
       index_(index),
       lanes_(lanes),
-      strand_(asio::make_strand(client.io())),
+      strand_(asio::make_strand(io)),
       timer_(strand_),
       jitter_(static_cast<uint32_t>(index * 7919 +
                                     SteadyClock::now().time_since_epoch().count())) {}
@@ -75,17 +77,19 @@ void Connection::Tick(SteadyClock::time_point now) {
 }
 
 void Connection::Shutdown() {
-  asio::post(strand_, [this] {
-    std::deque<Entry> carried = std::move(inflight_);
-    inflight_.clear();
-    CloseHandle();
-    state_ = State::kClosed;
-    ready_.store(false, std::memory_order_release);
-    load_.store(0, std::memory_order_relaxed);
-    timer_.cancel();
-    const Status closed = Unavailable("postgres store closed");
-    for (auto& entry : carried) entry.command.done(Reply{closed, "", nullptr});
-  });
+  asio::post(strand_, [this] { Close(); });
+}
+
+void Connection::Close() {
+  std::deque<Entry> carried = std::move(inflight_);
+  inflight_.clear();
+  CloseHandle();
+  state_ = State::kClosed;
+  ready_.store(false, std::memory_order_release);
+  load_.store(0, std::memory_order_relaxed);
+  timer_.cancel();
+  const Status closed = Unavailable("postgres store closed");
+  for (auto& entry : carried) entry.command.done(Reply{closed, "", nullptr});
 }
 
 // ---- connecting ----------------------------------------------------------
@@ -117,7 +121,7 @@ bool Connection::AttachSocket() {
   reading_ = writing_ = false;
   const int fd = PQsocket(conn_.get());
   if (fd < 0) return false;
-  socket_.emplace(client_.io());
+  socket_.emplace(io_);
   error_code ec;
   socket_->assign(fd, ec);
   if (ec) {

@@ -1,4 +1,4 @@
-// One non-blocking libpq connection driven by the store's io_context.
+// One non-blocking libpq connection driven by one of the store's event loops.
 //
 // The connection connects with PQconnectStartParams/PQconnectPoll, waits on
 // PQsocket through an asio::posix::stream_descriptor (re-attached at every
@@ -55,8 +55,10 @@ class Connection {
  public:
   enum class Role { kPool, kListener };
 
-  // `lanes`: bit 1 << Lane for each lane (pg_command.h) it serves.
-  Connection(Client& client, Role role, size_t index, unsigned lanes);
+  // Runs on `io`. `lanes`: bit 1 << Lane for each lane (pg_command.h) it
+  // serves.
+  Connection(Client& client, asio::io_context& io, Role role, size_t index,
+             unsigned lanes);
   Connection(const Connection&) = delete;
   Connection& operator=(const Connection&) = delete;
   ~Connection();
@@ -65,6 +67,9 @@ class Connection {
   void Wake();                             // look for work and I/O (coalesced)
   void Tick(SteadyClock::time_point now);  // enforce command deadlines
   void Shutdown();                         // fail what it carries; no reconnect
+  // Shutdown's work, right now: on the thread that runs `io` (outside the
+  // strand only when that is the loop's one thread), or once nothing runs it.
+  void Close();
 
   bool ready() const { return ready_.load(std::memory_order_acquire); }
   bool Serves(Lane lane) const { return (lanes_ & (1u << lane)) != 0; }
@@ -103,6 +108,7 @@ class Connection {
   bool AttachSocket();
 
   Client& client_;
+  asio::io_context& io_;
   const Role role_;
   const size_t index_;
   const unsigned lanes_;

@@ -15,6 +15,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <thread>
 #include <utility>
 #include <vector>
 
@@ -94,7 +95,15 @@ class StoreCore {
       ArmPoll();
       if (options_.sweep_interval.count() > 0) ArmSweep();
     });
+    // Lent loops may only start running after this returns; the schema
+    // check has already reached the server.
+    if (client_.on_lent_loops()) return Status::Ok();
     return client_.WaitReady(options_.connect_timeout + options_.statement_timeout);
+  }
+
+  // Shutdown must then run on another thread (it waits for the loops).
+  bool MustCloseElsewhere() const {
+    return client_.on_lent_loops() && client_.OnIoThread();
   }
 
   void Shutdown() {
@@ -642,6 +651,7 @@ class StoreCore {
     c.pool_size = options_.pool_size;
     c.pipeline_depth = options_.pipeline_depth;
     c.io_threads = options_.io_threads;
+    c.loops = options_.io_contexts;
     c.max_queued = options_.max_queued;
     c.connect_timeout = options_.connect_timeout;
     c.statement_timeout = options_.statement_timeout;
@@ -704,13 +714,22 @@ class StoreCore {
   std::atomic<uint64_t> begin_retries_{0};
 };
 
-// The handle users hold. The core lives on while io threads still run
-// (they keep a reference), so dropping the last handle inside a callback is
-// safe.
+// The handle users hold. On its own io_context the core lives on while its
+// threads still run (they keep a reference); on lent loops Shutdown waits
+// until no handler uses it. Either way dropping the last handle inside a
+// callback is safe.
 class PostgresStore final : public Store {
  public:
   explicit PostgresStore(std::shared_ptr<StoreCore> core) : core_(std::move(core)) {}
-  ~PostgresStore() override { core_->Shutdown(); }
+  ~PostgresStore() override {
+    if (!core_->MustCloseElsewhere()) {
+      core_->Shutdown();
+      return;
+    }
+    // Dropped on one of the lent loops: a loop cannot wait for itself, so a
+    // helper thread closes the store once this handler has returned.
+    std::thread([core = std::move(core_)] { core->Shutdown(); }).detach();
+  }
 
   void Begin(BeginRequest request, Callback<Result<BeginResult>> done) override {
     core_->Begin(std::move(request), std::move(done));
@@ -755,6 +774,10 @@ Status ValidateOptions(const PostgresStoreOptions& options) {
   if (options.pool_size == 0 || options.pipeline_depth == 0 || options.io_threads == 0) {
     return InvalidArgument(
         "postgres pool_size, pipeline_depth and io_threads must be > 0");
+  }
+  if (std::find(options.io_contexts.begin(), options.io_contexts.end(), nullptr) !=
+      options.io_contexts.end()) {
+    return InvalidArgument("postgres io_contexts must not hold a null pointer");
   }
   if (options.connect_timeout.count() <= 0 || options.statement_timeout.count() <= 0) {
     return InvalidArgument("postgres time-outs must be positive");

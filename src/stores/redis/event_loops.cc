@@ -1,9 +1,8 @@
 #include "stores/redis/event_loops.h"
 
 #include <algorithm>
-#include <boost/asio/post.hpp>
-#include <condition_variable>
-#include <mutex>
+
+#include "stores/common/lent_loops.h"
 
 namespace idem::redis_internal {
 
@@ -44,25 +43,7 @@ size_t EventLoops::Current() const {
 }
 
 void EventLoops::RunOnEach(const std::function<void(size_t)>& fn) {
-  const size_t here = Current();
-  std::vector<size_t> direct;
-  std::vector<size_t> remote;
-  for (size_t i = 0; i < loops_.size(); ++i) {
-    (i == here || loops_[i]->stopped() ? direct : remote).push_back(i);
-  }
-  std::mutex mutex;
-  std::condition_variable all_ran;
-  size_t pending = remote.size();
-  for (const size_t i : remote) {
-    boost::asio::post(*loops_[i], [&, i] {
-      fn(i);
-      std::lock_guard lock(mutex);
-      if (--pending == 0) all_ran.notify_all();
-    });
-  }
-  for (const size_t i : direct) fn(i);
-  std::unique_lock lock(mutex);
-  all_ran.wait(lock, [&] { return pending == 0; });
+  stores::RunOnEachLoop(loops_, fn);
 }
 
 void EventLoops::Join() {

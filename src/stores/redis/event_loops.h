@@ -34,11 +34,8 @@ class EventLoops {
   // The loop the calling thread is running, or kNone.
   size_t Current() const;
 
-  // Runs fn(i) for every loop i, on that loop, and returns once all have
-  // run: inline for the loop the caller runs; directly for a loop that has
-  // stopped (no thread may be running it any more); for any other by a
-  // posted handler, waited for, so such a loop must keep running until then.
-  // Handlers queued on a loop before the call run before fn.
+  // Runs fn(i) for every loop i, on that loop, and waits for it
+  // (stores::RunOnEachLoop).
   void RunOnEach(const std::function<void(size_t)>& fn);
 
   // Own loops: lets them run out of work and joins their threads. Borrowed
