@@ -64,6 +64,37 @@ TEST_F(RedisClusterTest, KeysLandOnTheMasterOfTheirSlot) {
   EXPECT_EQ(ports.size(), 3u);  // 60 random keys reach every master
 }
 
+// Calls made before the store knows the slot map wait for it, and then go
+// to masters whose connections have only just been made (not yet started
+// on their loop): each must still be carried, not failed.
+TEST_F(RedisClusterTest, CallsMadeBeforeTheFirstSlotMapAreCarried) {
+  // One seed, so the other masters' connections are made by the first map.
+  auto options =
+      ParseRedisUri("redis+cluster://" + cluster_->nodes().back()->address());
+  ASSERT_TRUE(options.ok());
+  for (int attempt = 0; attempt < 5; ++attempt) {
+    auto fresh = MustOpen(*options);
+    ASSERT_NE(fresh, nullptr);
+    std::vector<std::string> keys;
+    std::atomic<int> answered{0};
+    std::mutex mutex;
+    std::vector<Status> failures;
+    for (int i = 0; i < 12; ++i) {
+      keys.push_back("before map " + std::to_string(i) + " " + NewOwnerToken());
+      fresh->Begin(NewBegin(keys.back(), "o"), [&](Result<BeginResult> result) {
+        if (!result.ok() || result->outcome != BeginOutcome::kAcquired) {
+          std::lock_guard lock(mutex);
+          failures.push_back(result.ok() ? Internal("not acquired") : result.status());
+        }
+        ++answered;
+      });
+    }
+    ASSERT_TRUE(WaitUntil([&] { return answered.load() == 12; }));
+    std::lock_guard lock(mutex);
+    for (const Status& failure : failures) ADD_FAILURE() << failure;
+  }
+}
+
 TEST_F(RedisClusterTest, SlotMigrationUnderLoadLosesAndDuplicatesNothing) {
   // Every key shares one hash tag, hence one slot: the one being moved.
   const std::string tag = "{mig-" + NewOwnerToken() + "}";

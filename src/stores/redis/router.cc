@@ -61,7 +61,12 @@ class Router::Pool {
         break;
       }
     }
-    if (pick / per_loop_ == here) {
+    // Inline only to a ready connection: one that is new may not have run
+    // its Start yet (posted to its loop when the pool was made, as when
+    // commands parked until the first slot map are sent on loop 0), and
+    // Post's drain runs after that.
+    if (pick / per_loop_ == here &&
+        connections_[pick]->state() == Connection::State::kReady) {
       connections_[pick]->Send(std::move(cmd));
     } else {
       connections_[pick]->Post(std::move(cmd));
