@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
+#include <cerrno>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -156,10 +157,19 @@ int Demo(const DemoArgs& args) {
     std::cerr << "idem: " << binary.status().message() << "\n";
     return 1;
   }
-  char directory_template[] = "/tmp/idem-demo-XXXXXX";
-  const char* directory = ::mkdtemp(directory_template);
+  // Under $TMPDIR when set (temp_directory_path), like every other
+  // temporary file; mkdtemp makes it private and unique.
+  std::error_code tmp_error;
+  const fs::path tmp = fs::temp_directory_path(tmp_error);
+  if (tmp_error) {
+    std::cerr << "idem: no temporary directory (TMPDIR): " << tmp_error.message() << "\n";
+    return 1;
+  }
+  std::string directory_template = tmp / "idem-demo-XXXXXX";
+  const char* directory = ::mkdtemp(directory_template.data());
   if (directory == nullptr) {
-    std::cerr << "idem: cannot create a temporary directory\n";
+    std::cerr << "idem: cannot create a temporary directory in " << tmp.string() << ": "
+              << std::strerror(errno) << "\n";
     return 1;
   }
   const std::string port_file = std::string(directory) + "/upstream.port";

@@ -114,5 +114,22 @@ TEST_F(LifecycleTest, KillAndRestartServesAgain) {
   EXPECT_TRUE(IsReplayOf(Fetch(gateway().port(), KeyedPost("/work", key)), first));
 }
 
+// `idem demo` makes its scratch directory under $TMPDIR; one that does not
+// exist is a clear error at once, not a directory somewhere else.
+TEST(DemoCommand, MissingTemporaryDirectoryIsAClearError) {
+  TempDir dir;
+  Process demo;
+  std::string error;
+  ASSERT_TRUE(demo.Start({"/usr/bin/env", "TMPDIR=" + dir.File("missing"), IdemBinary(),
+                          "demo"},
+                         dir.File("demo.log"), error))
+      << error;
+  std::optional<ExitStatus> status = demo.Wait(30s);
+  ASSERT_TRUE(status.has_value()) << "idem demo did not exit";
+  EXPECT_TRUE(status->exited && status->code == 1) << status->ToString();
+  EXPECT_NE(demo.LogSince(0).find("no temporary directory (TMPDIR)"), std::string::npos)
+      << demo.LogSince(0);
+}
+
 }  // namespace
 }  // namespace idem::e2e
