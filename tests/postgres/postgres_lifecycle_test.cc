@@ -3,6 +3,7 @@
 // no server connection behind.
 #include <gtest/gtest.h>
 
+#include <functional>
 #include <future>
 #include <thread>
 
@@ -29,6 +30,22 @@ bool WaitUntilCount(const std::string& uri, const std::string& database, int64_t
     std::this_thread::sleep_for(20ms);
   }
   return false;
+}
+
+// Options are checked before anything is opened, so no server is needed.
+TEST(PostgresLifecycle, BadOptionsAreRefusedBeforeConnecting) {
+  const auto refused = [](const std::function<void(PostgresStoreOptions&)>& change) {
+    PostgresStoreOptions options;
+    options.conninfo = "host=127.0.0.1 port=1";  // never reached
+    change(options);
+    return NewPostgresStore(options).status().code() == StatusCode::kInvalidArgument;
+  };
+  EXPECT_TRUE(refused([](auto& o) { o.pool_size = 0; }));
+  EXPECT_TRUE(refused([](auto& o) { o.pipeline_depth = 0; }));
+  EXPECT_TRUE(refused([](auto& o) { o.io_threads = 0; }));
+  EXPECT_TRUE(refused([](auto& o) { o.io_contexts = {nullptr}; }));
+  EXPECT_TRUE(refused([](auto& o) { o.statement_timeout = 0ms; }));
+  EXPECT_TRUE(refused([](auto& o) { o.sweep_batch = 0; }));
 }
 
 TEST(PostgresLifecycle, DroppingTheLastReferenceInsideACallbackIsSafe) {

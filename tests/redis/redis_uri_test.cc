@@ -118,6 +118,9 @@ TEST(RedisUriTest, NewRedisStoreValidatesOptions) {
   o.io_threads = 0;
   EXPECT_EQ(NewRedisStore(o).status().code(), StatusCode::kInvalidArgument);
   o = {};
+  o.io_contexts = {nullptr};
+  EXPECT_EQ(NewRedisStore(o).status().code(), StatusCode::kInvalidArgument);
+  o = {};
   o.cluster_seeds = {"nonsense"};
   EXPECT_EQ(NewRedisStore(o).status().code(), StatusCode::kInvalidArgument);
   o = {};
