@@ -83,7 +83,11 @@ struct PostgresStoreOptions {
   // while every loop still runs (it closes its connections on them and
   // waits for that) or once they have stopped for good (stopped(), and no
   // thread inside run() any more: they are closed on the destroying
-  // thread). Default: empty (the store's own).
+  // thread). Dropping the last reference on one of these loops (in a
+  // callback, say) hands the closing to a helper thread, since a loop
+  // cannot wait for itself: keep the loops running until the store has let
+  // go of what these options gave it (the `clock`, for one). Default:
+  // empty (the store's own).
   std::vector<boost::asio::io_context*> io_contexts;
 
   // How long opening one connection may take. Default: 5 s.

@@ -94,7 +94,11 @@ struct RedisStoreOptions {
   // destroyed, and destroys the store either while every loop still runs
   // (the store closes its connections on them, waiting for that) or once
   // they have stopped for good (io_context::stopped() and no thread inside
-  // run() any more: they are closed on the destroying thread).
+  // run() any more: they are closed on the destroying thread). Dropping
+  // the last reference on one of these loops (in a callback, say) hands
+  // the closing to a helper thread, since a loop cannot wait for itself:
+  // keep the loops running until the store has let go of what these
+  // options gave it (the `clock`, for one).
   // Default: empty (io_threads loops of the store's own).
   std::vector<boost::asio::io_context*> io_contexts;
 

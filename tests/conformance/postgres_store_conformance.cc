@@ -2,12 +2,9 @@
 // the whole test program by a gtest Environment (so the program is
 // registered as one ctest test, not one server per test). Every test opens
 // a fresh store on the shared database; the suite's keys never collide.
-#include <array>
-#include <boost/asio/executor_work_guard.hpp>
-#include <boost/asio/io_context.hpp>
-#include <thread>
-#include <vector>
+#include <memory>
 
+#include "common/test_loops.h"
 #include "conformance/store_conformance.h"
 #include "idem/postgres_store.h"
 #include "postgres/postgres_server.h"
@@ -15,37 +12,13 @@
 namespace idem::testing {
 namespace {
 
-// Two event loops, each run by one thread, lent to the stores of the
-// "lent_loops" variant as `idem serve` lends its io threads. They run from
-// before the first test to after the last, so every store is closed while
-// they run.
-class LentLoops {
- public:
-  LentLoops() {
-    for (auto& loop : loops_) {
-      guards_.push_back(boost::asio::make_work_guard(loop));
-      threads_.emplace_back([&loop] { loop.run(); });
-    }
-  }
-  ~LentLoops() {
-    guards_.clear();
-    for (auto& thread : threads_) thread.join();
-  }
-  std::vector<boost::asio::io_context*> pointers() {
-    return {&loops_[0], &loops_[1]};
-  }
-
- private:
-  std::array<boost::asio::io_context, 2> loops_;
-  std::vector<boost::asio::executor_work_guard<boost::asio::io_context::executor_type>>
-      guards_;
-  std::vector<std::thread> threads_;
-};
-
 struct SharedServer {
   std::unique_ptr<PostgresServer> server;
   std::string uri;
-  std::unique_ptr<LentLoops> loops;
+  // Lent to the stores of the "lent_loops" variant; they run from before
+  // the first test to after the last, so every store is closed while they
+  // run.
+  std::unique_ptr<TestLoops> loops;
 };
 
 SharedServer& Shared() {
@@ -61,7 +34,7 @@ class PostgresEnvironment : public ::testing::Environment {
     ASSERT_TRUE((*server)->CreateDatabase("conformance").ok());
     Shared().uri = (*server)->Uri("conformance");
     Shared().server = std::move(server).value();
-    Shared().loops = std::make_unique<LentLoops>();
+    Shared().loops = std::make_unique<TestLoops>(2);
   }
   void TearDown() override {
     Shared().loops.reset();

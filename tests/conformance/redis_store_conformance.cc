@@ -2,6 +2,9 @@
 // 3-master Redis Cluster. Both are started once for the whole test program
 // by a gtest Environment (so the program is registered as one ctest test,
 // not one process per test).
+#include <memory>
+
+#include "common/test_loops.h"
 #include "conformance/store_conformance.h"
 #include "idem/redis_store.h"
 #include "redis/redis_server.h"
@@ -12,6 +15,10 @@ namespace {
 struct SharedServers {
   std::unique_ptr<RedisServer> single;
   std::unique_ptr<RedisCluster> cluster;
+  // Lent to the stores of the "lent_loops" variants as `idem serve` lends
+  // its io threads; they run from before the first test to after the last,
+  // so every store is closed while they run.
+  std::unique_ptr<TestLoops> loops;
 };
 
 SharedServers& Servers() {
@@ -28,8 +35,10 @@ class RedisEnvironment : public ::testing::Environment {
     auto cluster = RedisCluster::Start(3);
     ASSERT_TRUE(cluster.ok()) << cluster.status();
     Servers().cluster = std::move(cluster).value();
+    Servers().loops = std::make_unique<TestLoops>(2);
   }
   void TearDown() override {
+    Servers().loops.reset();
     Servers().cluster.reset();
     Servers().single.reset();
   }
@@ -39,13 +48,15 @@ class RedisEnvironment : public ::testing::Environment {
     ::testing::AddGlobalTestEnvironment(new RedisEnvironment);
 
 std::shared_ptr<Store> OpenRedis(const std::string& uri, std::shared_ptr<Clock> clock,
-                                 int io_threads = 1, bool cache = true) {
+                                 int io_threads = 1, bool cache = true,
+                                 bool lent_loops = false) {
   auto options = ParseRedisUri(uri);
   if (!options.ok()) return nullptr;
   options->clock = std::move(clock);
   options->io_threads = io_threads;
   options->cache_completed = cache;
   options->connections_per_thread = io_threads == 1 ? 2 : 1;
+  if (lent_loops) options->io_contexts = Servers().loops->pointers();
   auto store = NewRedisStore(*options);
   return store.ok() ? *store : nullptr;
 }
@@ -74,6 +85,19 @@ INSTANTIATE_TEST_SUITE_P(
                      [](std::shared_ptr<Clock> clock) -> std::shared_ptr<Store> {
                        if (!Servers().cluster) return nullptr;
                        return OpenRedis(Servers().cluster->uri(), clock);
+                     }},
+        // As `idem serve` runs it: on two loops the caller lends.
+        StoreFactory{"single_lent_loops",
+                     [](std::shared_ptr<Clock> clock) -> std::shared_ptr<Store> {
+                       if (!Servers().single) return nullptr;
+                       return OpenRedis(Servers().single->uri(), clock, 1, true,
+                                        /*lent_loops=*/true);
+                     }},
+        StoreFactory{"cluster_lent_loops",
+                     [](std::shared_ptr<Clock> clock) -> std::shared_ptr<Store> {
+                       if (!Servers().cluster) return nullptr;
+                       return OpenRedis(Servers().cluster->uri(), clock, 1, true,
+                                        /*lent_loops=*/true);
                      }}),
     [](const auto& p) { return p.param.name; });
 

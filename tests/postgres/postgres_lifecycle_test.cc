@@ -1,12 +1,13 @@
 // Opening and closing stores: the last reference may be dropped inside one
-// of the store's own callbacks (on its io thread), and closed stores leave
-// no server connection behind.
+// of the store's own callbacks (on its io thread, or on a loop the caller
+// lent it), and closed stores leave no server connection behind.
 #include <gtest/gtest.h>
 
 #include <functional>
 #include <future>
 #include <thread>
 
+#include "common/test_loops.h"
 #include "idem/postgres_store.h"
 #include "postgres/postgres_test_env.h"
 
@@ -65,6 +66,53 @@ TEST(PostgresLifecycle, DroppingTheLastReferenceInsideACallbackIsSafe) {
     ASSERT_EQ(future.wait_for(10s), std::future_status::ready);
     EXPECT_TRUE(future.get().ok());
   }
+}
+
+// On lent loops the store cannot close on the loop that drops it (a loop
+// cannot wait for itself): a helper thread closes it. `idem serve` never
+// does this; a program that lends its loops may.
+TEST(PostgresLifecycle, DroppingTheLastReferenceOnALentLoopClosesTheStore) {
+  const std::string uri = FreshDatabase();
+  const std::string database = uri.substr(uri.rfind('/') + 1);
+  auto loops = std::make_unique<TestLoops>(2);
+  // Held by the store until it is closed and freed: when the helper thread
+  // is done, this is the last reference.
+  auto clock = std::make_shared<ManualClock>(SystemClock()->NowMs());
+  PostgresStoreOptions options = TestStoreOptions(uri, clock);
+  options.pool_size = 2;
+  options.io_contexts = loops->pointers();
+  auto opened = NewPostgresStore(options);
+  options.clock.reset();
+  ASSERT_TRUE(opened.ok()) << opened.status();
+  std::shared_ptr<Store> store = std::move(opened).value();
+  ASSERT_TRUE(BeginSync(*store, {"lent", "fp", "o", 1'000, 1'000}).ok());
+  // Two pool connections and the listener.
+  ASSERT_TRUE(WaitUntilCount(uri, database, 3)) << ConnectionsTo(uri, database);
+
+  Store* raw = store.get();
+  std::promise<bool> dropped;
+  raw->Ping([owned = std::move(store), lent = loops.get(), &dropped](Status) mutable {
+    const bool on_a_lent_loop = lent->OnALoop();
+    owned.reset();
+    dropped.set_value(on_a_lent_loop);
+  });
+  auto future = dropped.get_future();
+  ASSERT_EQ(future.wait_for(10s), std::future_status::ready);
+  EXPECT_TRUE(future.get()) << "the callback did not run on a lent loop";
+
+  EXPECT_TRUE(WaitUntilCount(uri, database, 0)) << ConnectionsTo(uri, database);
+  const auto deadline = std::chrono::steady_clock::now() + 10s;
+  while (clock.use_count() > 1 && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(10ms);
+  }
+  if (clock.use_count() > 1) {
+    // The helper may still use the loops: leave them running.
+    (void)loops.release();
+    FAIL() << "the store was not freed within 10 s";
+  }
+  // The loops were not stopped or blocked by the closing.
+  EXPECT_TRUE(loops->RunOn(0, [] {}));
+  EXPECT_TRUE(loops->RunOn(1, [] {}));
 }
 
 TEST(PostgresLifecycle, ClosedStoresLeaveNoConnectionsBehind) {
