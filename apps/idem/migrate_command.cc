@@ -40,8 +40,10 @@ void AddMigrateCommand(CLI::App& app) {
       std::cout << "nothing to migrate: only postgresql:// stores have a schema\n";
       return;
     }
-    PostgresStoreOptions options;
-    options.conninfo = args->store_uri;
+    // The same URI `idem serve --store` takes, idem's own options included.
+    auto parsed = ParsePostgresUri(args->store_uri);
+    if (!parsed.ok()) Fail(parsed.status());
+    const PostgresStoreOptions& options = *parsed;
     auto before = PostgresSchemaVersion(options);
     if (!before.ok()) Fail(before.status());
     if (args->status_only) {

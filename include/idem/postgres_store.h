@@ -38,6 +38,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "idem/clock.h"
@@ -167,6 +168,21 @@ struct PostgresStoreStats {
   uint64_t durable_writes = 0;
   uint64_t group_rollbacks = 0;
 };
+
+// Least cache_max_bytes a postgresql:// URI may ask for.
+inline constexpr size_t kMinPostgresCacheBytes = size_t{1} << 20;
+
+// Reads a postgresql:// (or postgres://) store URI, as `idem serve --store`
+// takes it. These query options are idem's own and are taken out of it:
+//   sync_leases=true|false          PostgresStoreOptions::sync_leases
+//   pool_size=N (1 to 1000)         PostgresStoreOptions::pool_size
+//   cache_completed=true|false      PostgresStoreOptions::cache_completed
+//   cache_max_bytes=N[KiB|MiB|GiB]  at least 1MiB
+// Everything else (host, port, dbname, user, password, sslmode, ...) is
+// libpq's and stays in `conninfo` as written; libpq reads it when the store
+// connects, and refuses what it does not know then. kInvalidArgument for
+// another scheme or a bad value of one of idem's options.
+Result<PostgresStoreOptions> ParsePostgresUri(std::string_view uri);
 
 // Opens the store: checks (or, with auto_migrate, applies) the schema and,
 // on loops of its own, waits for the first pool connection. kUnavailable when PostgreSQL cannot

@@ -75,12 +75,13 @@ Result<std::shared_ptr<Store>> OpenStore(std::string_view uri,
     return NewRedisStore(*redis);
   }
   if (StartsWith(uri, "postgresql://") || StartsWith(uri, "postgres://")) {
-    PostgresStoreOptions postgres;
-    postgres.conninfo = std::string(uri);  // libpq reads the URI, TLS settings included
-    postgres.clock = clock;
-    postgres.auto_migrate = options.auto_migrate;
-    postgres.io_contexts = options.io_contexts;
-    return NewPostgresStore(postgres);
+    // idem's own options out of the query; libpq reads the rest (TLS too).
+    auto postgres = ParsePostgresUri(uri);
+    if (!postgres.ok()) return postgres.status();
+    postgres->clock = clock;
+    postgres->auto_migrate = options.auto_migrate;
+    postgres->io_contexts = options.io_contexts;
+    return NewPostgresStore(*postgres);
   }
   // Each backend adds its scheme here: `if (StartsWith(uri, "x:")) ...`.
   (void)StartsWith;

@@ -293,7 +293,10 @@ TEST_F(PostgresGatewaysTest, MigrateAndGcOnTheCommandLine) {
   EXPECT_TRUE(migrated.status.success()) << migrated.output;
   EXPECT_NE(migrated.output.find("schema migrated from version 0 to"), std::string::npos)
       << migrated.output;
-  CliRun again = RunIdem({"migrate", "--store", uri});
+  // The URI `idem serve --store` takes, idem's own options included.
+  const std::string with_options =
+      uri + (uri.find('?') == std::string::npos ? "?" : "&") + "sync_leases=false&pool_size=2";
+  CliRun again = RunIdem({"migrate", "--store", with_options});
   EXPECT_TRUE(again.status.success()) << again.output;
   EXPECT_NE(again.output.find("schema already at version"), std::string::npos)
       << again.output;
@@ -302,7 +305,7 @@ TEST_F(PostgresGatewaysTest, MigrateAndGcOnTheCommandLine) {
 
   ASSERT_TRUE(postgres_->Query("cli", InsertRecordsSql("gc-expired", 1200, false)).ok());
   ASSERT_TRUE(postgres_->Query("cli", InsertRecordsSql("gc-live", 3, true)).ok());
-  CliRun gc = RunIdem({"gc", "--store", uri, "--batch", "500"});
+  CliRun gc = RunIdem({"gc", "--store", with_options, "--batch", "500"});
   EXPECT_TRUE(gc.status.success()) << gc.output;
   EXPECT_NE(gc.output.find("removed 1200 expired records"), std::string::npos)
       << gc.output;

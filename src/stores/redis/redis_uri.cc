@@ -1,11 +1,12 @@
 // ParseRedisUri: redis:// and redis+cluster:// URIs into RedisStoreOptions.
 #include <charconv>
-#include <cstdint>
 #include <string>
 #include <string_view>
 #include <utility>
+#include <vector>
 
 #include "idem/redis_store.h"
+#include "stores/common/uri_options.h"
 
 namespace idem {
 namespace {
@@ -84,47 +85,18 @@ bool ParseHostPort(std::string_view text, std::string& host, int& port) {
   return true;
 }
 
-// "N", "NKiB", "NMiB" or "NGiB".
-bool ParseBytes(std::string_view text, size_t& out) {
-  size_t unit = 1;
-  for (const auto& [suffix, factor] :
-       {std::pair<std::string_view, size_t>{"KiB", size_t{1} << 10},
-        {"MiB", size_t{1} << 20},
-        {"GiB", size_t{1} << 30}}) {
-    if (text.size() > suffix.size() &&
-        text.substr(text.size() - suffix.size()) == suffix) {
-      unit = factor;
-      text.remove_suffix(suffix.size());
-      break;
-    }
-  }
-  size_t value = 0;
-  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
-  if (text.empty() || ec != std::errc() || end != text.data() + text.size()) return false;
-  if (value > SIZE_MAX / unit) return false;
-  out = value * unit;
-  return true;
-}
-
 // The query string: option=value pairs joined by '&'.
 Status ParseQuery(std::string_view uri, std::string_view query,
                   RedisStoreOptions& options) {
-  for (bool more = !query.empty(); more;) {
-    const size_t amp = query.find('&');
-    const std::string_view pair = query.substr(0, amp);
-    more = amp != std::string_view::npos;
-    if (more) query.remove_prefix(amp + 1);
-    const size_t eq = pair.find('=');
-    if (eq == std::string_view::npos) return BadUri(uri, "expected option=value");
-    const std::string_view name = pair.substr(0, eq);
-    const std::string_view value = pair.substr(eq + 1);
+  std::vector<stores::UriOption> pairs;
+  if (!stores::SplitUriQuery(query, pairs)) return BadUri(uri, "expected option=value");
+  for (const auto& [name, value] : pairs) {
     if (name == "cache_completed") {
-      if (value != "true" && value != "false") {
+      if (!stores::ParseUriBool(value, options.cache_completed)) {
         return BadUri(uri, "cache_completed must be true or false");
       }
-      options.cache_completed = value == "true";
     } else if (name == "cache_max_bytes") {
-      if (!ParseBytes(value, options.cache_max_bytes) ||
+      if (!stores::ParseUriBytes(value, options.cache_max_bytes) ||
           options.cache_max_bytes < kMinRedisCacheBytes) {
         return BadUri(uri, "cache_max_bytes must be a size of at least 1MiB");
       }
