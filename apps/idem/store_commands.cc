@@ -4,8 +4,11 @@
 
 #include <iostream>
 #include <memory>
+#include <optional>
 #include <string>
 
+#include "gateway/config.h"
+#include "idem/encrypting_store.h"
 #include "idem/key.h"
 #include "idem/open_store.h"
 #include "idem/record_json.h"
@@ -14,8 +17,15 @@
 namespace idem::cli {
 namespace {
 
-struct KeyArgs {
+// Which store a command opens: --store, or the [store] of a gateway's
+// --config (whose [store.encryption] keys then decrypt what is read and
+// encrypt what is written, as the gateway does).
+struct StoreArgs {
   std::string store_uri;
+  std::string config_file;
+};
+
+struct KeyArgs : StoreArgs {
   std::string scope_key;  // whole scope key, or built from the parts below
   std::string tenant = "anonymous";
   std::string method = "POST";
@@ -31,10 +41,31 @@ struct KeyArgs {
   throw CLI::RuntimeError(status.code() == StatusCode::kNotFound ? 1 : 2);
 }
 
-std::shared_ptr<Store> OpenOrFail(const std::string& uri) {
+std::shared_ptr<Store> OpenOrFail(const StoreArgs& args) {
+  std::string uri = args.store_uri;
+  std::optional<EncryptionKeys> keys;
+  if (!args.config_file.empty()) {
+    auto config = gateway::LoadConfigFile(args.config_file);
+    if (!config.ok()) Fail(config.status());
+    if (uri.empty()) uri = config->store.uri;
+    auto loaded = gateway::LoadEncryptionKeys(config->store.encryption);
+    if (!loaded.ok()) Fail(loaded.status());
+    keys = std::move(loaded).value();
+  }
+  if (uri.empty()) Fail(InvalidArgument("give --store URI, or --config FILE"));
   auto store = OpenStore(uri);
   if (!store.ok()) Fail(store.status(), "cannot open store " + uri + ": ");
+  if (keys) return NewEncryptingStore(std::move(store).value(), *keys);
   return *store;
+}
+
+void AddStoreOptions(CLI::App& command, StoreArgs& args) {
+  command.add_option("--store", args.store_uri,
+                     "store URI (e.g. rocksdb:./idem-data); default: the --config's");
+  command.add_option("--config", args.config_file,
+                     "the gateway's TOML configuration: its [store] uri, and its "
+                     "[store.encryption] keys to read encrypted records")
+      ->check(CLI::ExistingFile);
 }
 
 std::string ScopeKeyOf(const KeyArgs& args) {
@@ -43,8 +74,7 @@ std::string ScopeKeyOf(const KeyArgs& args) {
 }
 
 void AddKeyOptions(CLI::App& command, KeyArgs& args) {
-  command.add_option("--store", args.store_uri, "store URI (e.g. rocksdb:./idem-data)")
-      ->required();
+  AddStoreOptions(command, args);
   auto* whole = command.add_option(
       "scope_key", args.scope_key,
       "whole scope key: \"<tenant> <METHOD> <path> <key>\" (see docs/http.md)");
@@ -73,7 +103,7 @@ void AddKeysCommand(CLI::App& app) {
   auto* get = keys->add_subcommand("get", "print one record as JSON");
   AddKeyOptions(*get, *get_args);
   get->final_callback([get_args] {
-    auto store = OpenOrFail(get_args->store_uri);
+    auto store = OpenOrFail(*get_args);
     auto record = GetSync(*store, ScopeKeyOf(*get_args));
     if (!record.ok()) Fail(record.status());
     std::cout << RecordToJson(**record) << "\n";
@@ -83,7 +113,7 @@ void AddKeysCommand(CLI::App& app) {
   auto* remove = keys->add_subcommand("delete", "purge one record");
   AddKeyOptions(*remove, *delete_args);
   remove->final_callback([delete_args] {
-    auto store = OpenOrFail(delete_args->store_uri);
+    auto store = OpenOrFail(*delete_args);
     Status status = DeleteSync(*store, ScopeKeyOf(*delete_args));
     if (!status.ok()) Fail(status);
     std::cout << "deleted\n";
@@ -91,18 +121,17 @@ void AddKeysCommand(CLI::App& app) {
 }
 
 void AddGcCommand(CLI::App& app) {
-  struct GcArgs {
-    std::string store_uri;
+  struct GcArgs : StoreArgs {
     size_t batch = 1000;
   };
   auto args = std::make_shared<GcArgs>();
   auto* gc = app.add_subcommand("gc", "remove expired records now");
-  gc->add_option("--store", args->store_uri, "store URI")->required();
+  AddStoreOptions(*gc, *args);
   gc->add_option("--batch", args->batch, "records removed per sweep call")
       ->capture_default_str()
       ->check(CLI::Range(size_t{1}, size_t{1'000'000}));
   gc->final_callback([args] {
-    auto store = OpenOrFail(args->store_uri);
+    auto store = OpenOrFail(*args);
     size_t total = 0;
     while (true) {
       auto removed = SweepSync(*store, args->batch);

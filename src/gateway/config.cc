@@ -1461,6 +1461,28 @@ bool IsLoopbackListen(std::string_view host_port) {
          (ntohl(address.s_addr) >> 24) == 127;
 }
 
+Result<std::optional<EncryptionKeys>> LoadEncryptionKeys(const EncryptionConfig& e) {
+  if (!e.enabled()) return std::optional<EncryptionKeys>();
+  EncryptionKeys keys;
+  keys.active_id = e.active_key;
+  for (const auto& [file, env] :
+       {std::pair{e.keys_file, std::string()}, std::pair{std::string(), e.keys_env}}) {
+    if (file.empty() && env.empty()) continue;
+    Result<std::string> text = ReadSecret(file, env, "store.encryption.keys");
+    if (!text.ok()) return text.status();
+    Result<std::vector<EncryptionKey>> parsed = ParseEncryptionKeys(*text);
+    if (!parsed.ok()) {
+      return InvalidArgument("store.encryption: " + (file.empty() ? env : file) + ": " +
+                             parsed.status().message());
+    }
+    for (EncryptionKey& key : *parsed) keys.keys.push_back(std::move(key));
+  }
+  if (Status checked = CheckEncryptionKeys(keys); !checked.ok()) {
+    return InvalidArgument("store.encryption: " + checked.message());
+  }
+  return std::optional<EncryptionKeys>(std::move(keys));
+}
+
 Status LoadSecrets(GatewayConfig& config) {
   const ServerConfig& server = config.server;
   Secrets secrets;
@@ -1488,27 +1510,9 @@ Status LoadSecrets(GatewayConfig& config) {
     }
     secrets.admin_token = std::move(token).value();
   }
-  const EncryptionConfig& e = config.store.encryption;
-  if (e.enabled()) {
-    EncryptionKeys keys;
-    keys.active_id = e.active_key;
-    for (const auto& [file, env] :
-         {std::pair{e.keys_file, std::string()}, std::pair{std::string(), e.keys_env}}) {
-      if (file.empty() && env.empty()) continue;
-      Result<std::string> text = ReadSecret(file, env, "store.encryption.keys");
-      if (!text.ok()) return text.status();
-      Result<std::vector<EncryptionKey>> parsed = ParseEncryptionKeys(*text);
-      if (!parsed.ok()) {
-        return InvalidArgument("store.encryption: " + (file.empty() ? env : file) + ": " +
-                               parsed.status().message());
-      }
-      for (EncryptionKey& key : *parsed) keys.keys.push_back(std::move(key));
-    }
-    if (Status checked = CheckEncryptionKeys(keys); !checked.ok()) {
-      return InvalidArgument("store.encryption: " + checked.message());
-    }
-    secrets.encryption = std::move(keys);
-  }
+  Result<std::optional<EncryptionKeys>> keys = LoadEncryptionKeys(config.store.encryption);
+  if (!keys.ok()) return keys.status();
+  secrets.encryption = std::move(keys).value();
   config.secrets = std::move(secrets);
   return Status::Ok();
 }

@@ -121,6 +121,11 @@ Result<GatewayConfig> ApplyOverrides(GatewayConfig config,
 // variable, never the secret.
 Status LoadSecrets(GatewayConfig& config);
 
+// The keys [store.encryption] names (part of LoadSecrets), read and
+// checked; nullopt when encryption is off. For commands that open the
+// store without the rest of the gateway (`idem keys`).
+Result<std::optional<EncryptionKeys>> LoadEncryptionKeys(const EncryptionConfig& encryption);
+
 // Is this HOST:PORT on a loopback interface (127.0.0.0/8, [::1],
 // localhost)?
 bool IsLoopbackListen(std::string_view host_port);

@@ -7,6 +7,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <gtest/gtest.h>
+
 #include <boost/json.hpp>
 #include <cerrno>
 #include <charconv>
@@ -266,6 +268,24 @@ std::optional<std::map<std::string, uint16_t>> WaitForPortFile(
 std::string IdemBinary() { return EnvOr("IDEM_BINARY", IDEM_BINARY); }
 std::string DemoUpstreamBinary() {
   return EnvOr("IDEM_DEMO_UPSTREAM_BINARY", IDEM_DEMO_UPSTREAM_BINARY);
+}
+
+CliRun RunIdem(const std::vector<std::string>& args) {
+  TempDir dir;
+  Process process;
+  std::vector<std::string> argv = {IdemBinary()};
+  argv.insert(argv.end(), args.begin(), args.end());
+  std::string error;
+  if (!process.Start(argv, dir.File("out"), error)) {
+    ADD_FAILURE() << error;
+    return {};
+  }
+  std::optional<ExitStatus> status = process.Wait(60s);
+  if (!status) {
+    ADD_FAILURE() << "idem did not exit";
+    process.Kill();
+  }
+  return {status.value_or(ExitStatus{}), process.LogSince(0)};
 }
 
 // ---- SeenRequest

@@ -113,6 +113,15 @@ bool WaitUntil(const std::function<bool()>& condition,
 std::string IdemBinary();
 std::string DemoUpstreamBinary();
 
+// What `idem ARGS...` printed (stdout and stderr) and how it ended.
+struct CliRun {
+  ExitStatus status;
+  std::string output;
+};
+// Runs `idem ARGS...` to its end (at most 60 s; then it is killed and the
+// test fails).
+CliRun RunIdem(const std::vector<std::string>& args);
+
 // What the upstream saw of one request (GET /_last).
 struct SeenRequest {
   std::string method;

@@ -56,30 +56,6 @@ class PostgresGatewaysTest : public GatewayGroupTest<PostgresGatewaysTest> {
   static inline std::unique_ptr<testing::PostgresServer> postgres_;
 };
 
-// What `idem ARGS...` printed and how it ended.
-struct CliRun {
-  ExitStatus status;
-  std::string output;
-};
-
-CliRun RunIdem(const std::vector<std::string>& args) {
-  TempDir dir;
-  Process process;
-  std::vector<std::string> argv = {IdemBinary()};
-  argv.insert(argv.end(), args.begin(), args.end());
-  std::string error;
-  if (!process.Start(argv, dir.File("out"), error)) {
-    ADD_FAILURE() << error;
-    return {};
-  }
-  std::optional<ExitStatus> status = process.Wait(60s);
-  if (!status) {
-    ADD_FAILURE() << "idem did not exit";
-    process.Kill();
-  }
-  return {status.value_or(ExitStatus{}), process.LogSince(0)};
-}
-
 // The value of a metric without labels on a gateway's /metrics; -1 when it
 // is missing.
 double MetricOf(uint16_t admin_port, const std::string& name) {
