@@ -165,7 +165,8 @@ int Demo(const DemoArgs& args) {
     std::cerr << "idem: no temporary directory (TMPDIR): " << tmp_error.message() << "\n";
     return 1;
   }
-  std::string directory_template = tmp / "idem-demo-XXXXXX";
+  // mkdtemp replaces the template's last six characters, which must be 'X'.
+  std::string directory_template = (tmp / "idem-demo-").string() + std::string(6, 'X');
   const char* directory = ::mkdtemp(directory_template.data());
   if (directory == nullptr) {
     std::cerr << "idem: cannot create a temporary directory in " << tmp.string() << ": "

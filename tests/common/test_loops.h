@@ -13,8 +13,11 @@
 #include <functional>
 #include <future>
 #include <memory>
+#include <optional>
 #include <thread>
 #include <vector>
+
+#include "idem/store.h"
 
 namespace idem::testing {
 
@@ -68,5 +71,34 @@ class TestLoops {
       guards_;
   std::vector<std::thread> threads_;
 };
+
+// Hands `store`, the caller's only reference, to a Ping callback that drops
+// it while it runs (on one of `loops`, for a store that runs on them).
+// nullopt when the callback has not run within 10 s; else whether it ran on
+// one of the loops.
+inline std::optional<bool> DropInsideACallback(std::shared_ptr<Store> store,
+                                               const TestLoops& loops) {
+  auto dropped = std::make_shared<std::promise<bool>>();
+  std::future<bool> done = dropped->get_future();
+  Store* raw = store.get();
+  raw->Ping([owned = std::move(store), &loops, dropped](Status) mutable {
+    const bool on_a_loop = loops.OnALoop();
+    owned.reset();
+    dropped->set_value(on_a_loop);
+  });
+  if (done.wait_for(std::chrono::seconds(10)) != std::future_status::ready) return {};
+  return done.get();
+}
+
+// Waits, at most 10 s, until the caller holds the only reference to
+// `shared` (a store has let go of what its options gave it).
+template <typename T>
+bool WaitUntilSoleOwner(const std::shared_ptr<T>& shared) {
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while (shared.use_count() > 1 && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  return shared.use_count() == 1;
+}
 
 }  // namespace idem::testing

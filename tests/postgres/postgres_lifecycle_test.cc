@@ -89,23 +89,12 @@ TEST(PostgresLifecycle, DroppingTheLastReferenceOnALentLoopClosesTheStore) {
   // Two pool connections and the listener.
   ASSERT_TRUE(WaitUntilCount(uri, database, 3)) << ConnectionsTo(uri, database);
 
-  Store* raw = store.get();
-  std::promise<bool> dropped;
-  raw->Ping([owned = std::move(store), lent = loops.get(), &dropped](Status) mutable {
-    const bool on_a_lent_loop = lent->OnALoop();
-    owned.reset();
-    dropped.set_value(on_a_lent_loop);
-  });
-  auto future = dropped.get_future();
-  ASSERT_EQ(future.wait_for(10s), std::future_status::ready);
-  EXPECT_TRUE(future.get()) << "the callback did not run on a lent loop";
+  const std::optional<bool> on_a_lent_loop = DropInsideACallback(std::move(store), *loops);
+  ASSERT_TRUE(on_a_lent_loop.has_value()) << "the callback did not run";
+  EXPECT_TRUE(*on_a_lent_loop) << "the callback did not run on a lent loop";
 
   EXPECT_TRUE(WaitUntilCount(uri, database, 0)) << ConnectionsTo(uri, database);
-  const auto deadline = std::chrono::steady_clock::now() + 10s;
-  while (clock.use_count() > 1 && std::chrono::steady_clock::now() < deadline) {
-    std::this_thread::sleep_for(10ms);
-  }
-  if (clock.use_count() > 1) {
+  if (!WaitUntilSoleOwner(clock)) {
     // The helper may still use the loops: leave them running.
     (void)loops.release();
     FAIL() << "the store was not freed within 10 s";

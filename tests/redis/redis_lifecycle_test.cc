@@ -48,20 +48,13 @@ TEST(RedisLifecycleTest, DroppingTheLastReferenceOnALentLoopClosesTheStore) {
   ASSERT_TRUE(BeginSync(*store, NewBegin("lent " + NewOwnerToken(), "o")).ok());
   ASSERT_TRUE(WaitUntil([&] { return OtherClients(**server) > 0; }));
 
-  Store* raw = store.get();
-  std::promise<bool> dropped;
-  raw->Ping([owned = std::move(store), lent = loops.get(), &dropped](Status) mutable {
-    const bool on_a_lent_loop = lent->OnALoop();
-    owned.reset();
-    dropped.set_value(on_a_lent_loop);
-  });
-  auto future = dropped.get_future();
-  ASSERT_EQ(future.wait_for(10s), std::future_status::ready);
-  EXPECT_TRUE(future.get()) << "the callback did not run on a lent loop";
+  const std::optional<bool> on_a_lent_loop = DropInsideACallback(std::move(store), *loops);
+  ASSERT_TRUE(on_a_lent_loop.has_value()) << "the callback did not run";
+  EXPECT_TRUE(*on_a_lent_loop) << "the callback did not run on a lent loop";
 
   EXPECT_TRUE(WaitUntil([&] { return OtherClients(**server) == 0; }))
       << OtherClients(**server) << " connections left";
-  if (!WaitUntil([&] { return clock.use_count() == 1; })) {
+  if (!WaitUntilSoleOwner(clock)) {
     // The helper may still use the loops: leave them running.
     (void)loops.release();
     FAIL() << "the store was not freed within 10 s";

@@ -81,12 +81,7 @@ void Connection::Shutdown() {
 }
 
 void Connection::Close() {
-  std::deque<Entry> carried = std::move(inflight_);
-  inflight_.clear();
-  CloseHandle();
-  state_ = State::kClosed;
-  ready_.store(false, std::memory_order_release);
-  load_.store(0, std::memory_order_relaxed);
+  std::deque<Entry> carried = Disconnect(State::kClosed);
   timer_.cancel();
   const Status closed = Unavailable("postgres store closed");
   for (auto& entry : carried) entry.command.done(Reply{closed, "", nullptr});
@@ -495,17 +490,22 @@ void Connection::ArmWrite() {
                       }));
 }
 
+std::deque<Connection::Entry> Connection::Disconnect(State next) {
+  std::deque<Entry> carried = std::move(inflight_);
+  inflight_.clear();
+  CloseHandle();
+  state_ = next;
+  ready_.store(false, std::memory_order_release);
+  load_.store(0, std::memory_order_relaxed);
+  return carried;
+}
+
 // ---- failure -------------------------------------------------------------
 
 void Connection::Fail(const Status& why) {
   if (state_ == State::kClosed) return;
   const bool was_ready = state_ == State::kReady;
-  std::deque<Entry> carried = std::move(inflight_);
-  inflight_.clear();
-  CloseHandle();
-  state_ = State::kIdle;
-  ready_.store(false, std::memory_order_release);
-  load_.store(0, std::memory_order_relaxed);
+  std::deque<Entry> carried = Disconnect(State::kIdle);
   client_.OnLost(*this, was_ready, role_ == Role::kListener, why);
   for (auto& entry : carried) entry.command.done(Reply{why, "", nullptr});
   if (was_ready) {

@@ -102,6 +102,9 @@ class Connection {
   void ArmWrite();
   bool SocketReady(short events) const;
   void Fail(const Status& why);
+  // Drops the server connection and enters `next`; returns what was in
+  // flight, for the caller to answer.
+  std::deque<Entry> Disconnect(State next);
   void CloseHandle();
   void ScheduleReconnect(std::chrono::milliseconds delay);
   std::chrono::milliseconds NextBackoff();

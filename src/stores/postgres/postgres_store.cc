@@ -15,11 +15,11 @@
 #include <memory>
 #include <optional>
 #include <string>
-#include <thread>
 #include <utility>
 #include <vector>
 
 #include "stores/common/completed_cache.h"
+#include "stores/common/lent_loops.h"
 #include "stores/postgres/pg_client.h"
 #include "stores/postgres/pg_migrate.h"
 #include "stores/postgres/pg_schema.h"
@@ -722,13 +722,8 @@ class PostgresStore final : public Store {
  public:
   explicit PostgresStore(std::shared_ptr<StoreCore> core) : core_(std::move(core)) {}
   ~PostgresStore() override {
-    if (!core_->MustCloseElsewhere()) {
-      core_->Shutdown();
-      return;
-    }
-    // Dropped on one of the lent loops: a loop cannot wait for itself, so a
-    // helper thread closes the store once this handler has returned.
-    std::thread([core = std::move(core_)] { core->Shutdown(); }).detach();
+    const bool on_its_loop = core_->MustCloseElsewhere();
+    stores::ShutdownOffItsLoops(std::move(core_), on_its_loop);
   }
 
   void Begin(BeginRequest request, Callback<Result<BeginResult>> done) override {

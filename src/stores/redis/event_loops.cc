@@ -32,14 +32,12 @@ size_t EventLoops::Current() const {
       loops_[last_index]->get_executor().running_in_this_thread()) {
     return last_index;
   }
-  for (size_t i = 0; i < loops_.size(); ++i) {
-    if (loops_[i]->get_executor().running_in_this_thread()) {
-      last_owner = this;
-      last_index = i;
-      return i;
-    }
+  const size_t found = stores::LoopOfThisThread(loops_);
+  if (found != kNone) {
+    last_owner = this;
+    last_index = found;
   }
-  return kNone;
+  return found;
 }
 
 void EventLoops::RunOnEach(const std::function<void(size_t)>& fn) {

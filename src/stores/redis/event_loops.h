@@ -13,11 +13,13 @@
 #include <thread>
 #include <vector>
 
+#include "stores/common/lent_loops.h"
+
 namespace idem::redis_internal {
 
 class EventLoops {
  public:
-  static constexpr size_t kNone = static_cast<size_t>(-1);
+  static constexpr size_t kNone = stores::kNoLoop;
 
   // The caller's loops when `borrowed` is not empty (non-null pointers; the
   // caller runs them and keeps them alive), else `threads` loops of its own,

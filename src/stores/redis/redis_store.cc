@@ -5,9 +5,9 @@
 #include <algorithm>
 #include <memory>
 #include <string>
-#include <thread>
 #include <utility>
 
+#include "stores/common/lent_loops.h"
 #include "stores/redis/begin_op.h"
 #include "stores/redis/lease_blob.h"
 #include "stores/redis/record_fields.h"
@@ -43,14 +43,8 @@ class RedisStore final : public Store {
   explicit RedisStore(std::shared_ptr<StoreCore> core) : core_(std::move(core)) {}
 
   ~RedisStore() override {
-    if (!core_->OnOwnLoop()) {
-      core_->Shutdown();
-      return;
-    }
-    // Dropped on one of its loops (from a callback, say): a loop cannot wait
-    // for itself, so a helper thread closes the store once this handler has
-    // returned.
-    std::thread([core = std::move(core_)] { core->Shutdown(); }).detach();
+    const bool on_its_loop = core_->OnOwnLoop();
+    stores::ShutdownOffItsLoops(std::move(core_), on_its_loop);
   }
 
   void Begin(BeginRequest request, Callback<Result<BeginResult>> done) override {
