@@ -106,6 +106,9 @@ TEST_F(StoreCommandsTest, KeysAndGcWorkOnAStoppedGatewaysDirectory) {
   CliRun neither = RunIdem({"keys", "get", "--key", key, "--path", "/payments"});
   EXPECT_EQ(neither.status.code, 2) << neither.output;
   EXPECT_NE(neither.output.find("--store"), std::string::npos) << neither.output;
+  CliRun no_config = RunIdem({"gc", "--config", dir_.File("missing.toml")});
+  EXPECT_FALSE(no_config.status.success()) << no_config.output;
+  EXPECT_NE(no_config.output.find("missing.toml"), std::string::npos) << no_config.output;
 }
 
 TEST_F(StoreCommandsTest, TheConfigsKeysShowAnEncryptedRecordDecrypted) {

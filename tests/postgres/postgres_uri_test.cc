@@ -53,6 +53,9 @@ TEST(PostgresUri, BadValuesOfIdemsOptionsAreRefused) {
            "postgresql://h/db?cache_completed=",
            "postgresql://h/db?cache_max_bytes=1KiB",
            "postgresql://h/db?cache_max_bytes=lots",
+           // 2^34 GiB is 2^64 bytes: one past what a size holds.
+           "postgresql://h/db?cache_max_bytes=17179869184GiB",
+           "postgresql://h/db?cache_max_bytes=99999999999999999999",
            "postgresql://h/db?sslmode",
        }) {
     auto parsed = ParsePostgresUri(uri);
